@@ -1,0 +1,56 @@
+"""unfreeze-core: progressive unfreezing for Keras, driven by declarative schedules.
+
+The engine (everything importable here) is plain Python: it imports neither
+TensorFlow nor Keras. The Keras driver lives in :mod:`unfreeze_core.keras`.
+"""
+
+from __future__ import annotations
+
+from .config import load_schedule
+from .errors import ConfigError, Problem, UnfreezeError, UnfreezeWarning, UnknownTypeError
+from .events import EpochEnd, StageChange, StepEnd, TrainBegin
+from .groupings import Auto, ByCount, ByLayers, ByPatterns, Group, LayerInfo
+from .hookspecs import hookimpl
+from .lr_rules import Discriminative, LRContext, Product, StageScaled, Warmup, compose
+from .policies import AllOf, AnyOf, FixedEpoch, GradNorm, MinEpochs, Plateau, Policy, all_of, any_of
+from .schedule import Decision, EpochRecord, Schedule, ScheduleState, Transition
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "Auto",
+    "ByCount",
+    "ByLayers",
+    "ByPatterns",
+    "ConfigError",
+    "Decision",
+    "Discriminative",
+    "EpochEnd",
+    "EpochRecord",
+    "FixedEpoch",
+    "GradNorm",
+    "Group",
+    "LRContext",
+    "LayerInfo",
+    "MinEpochs",
+    "Plateau",
+    "Policy",
+    "Problem",
+    "Product",
+    "Schedule",
+    "ScheduleState",
+    "StageChange",
+    "StageScaled",
+    "StepEnd",
+    "TrainBegin",
+    "Transition",
+    "UnfreezeError",
+    "UnfreezeWarning",
+    "UnknownTypeError",
+    "Warmup",
+    "all_of",
+    "any_of",
+    "compose",
+    "hookimpl",
+    "load_schedule",
+]

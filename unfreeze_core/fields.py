@@ -1,0 +1,233 @@
+"""Declaring the arguments of policies, rules and groupings once, checked twice.
+
+A component is a frozen ``attrs`` class whose fields are made with :func:`arg`. Each
+field carries its type and small *checks* (``ge(0)``, ``one_of(...)``) that return a
+message such as ``"must be >= 0, got -1"`` or ``None``. The same declaration serves the
+Python constructor (``Plateau(patience=-1)`` raises) and the config loader, which runs
+the checks field by field so that it can report every problem with its location.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import attrs
+
+from .errors import ConfigError, Problem
+
+__all__ = [
+    "REQUIRED",
+    "Check",
+    "arg",
+    "check_field",
+    "component",
+    "each",
+    "finite",
+    "ge",
+    "gt",
+    "le",
+    "non_increasing",
+    "one_of",
+    "strictly_increasing",
+]
+
+REQUIRED: Any = attrs.NOTHING
+"""The default of an argument that must be given."""
+
+Check = Callable[[Any], "str | None"]
+"""A check takes a (converted) value and returns a message, or ``None`` when fine."""
+
+
+def ge(bound: float) -> Check:
+    return lambda v: None if v is None or v >= bound else f"must be >= {bound}, got {v!r}"
+
+
+def gt(bound: float) -> Check:
+    return lambda v: None if v is None or v > bound else f"must be > {bound}, got {v!r}"
+
+
+def le(bound: float) -> Check:
+    return lambda v: None if v is None or v <= bound else f"must be <= {bound}, got {v!r}"
+
+
+def finite(v: Any) -> str | None:
+    if v is None or math.isfinite(v):
+        return None
+    return f"must be a finite number, got {v!r}"
+
+
+def one_of(*choices: Any) -> Check:
+    shown = ", ".join(repr(c) for c in choices)
+    return lambda v: None if v in choices else f"must be one of {shown}, got {v!r}"
+
+
+def each(*checks: Check) -> Check:
+    """Apply ``checks`` to every element of a sequence; the message names the index."""
+
+    def check(values: Any) -> str | None:
+        if values is None:
+            return None
+        for i, v in enumerate(values):
+            for c in checks:
+                msg = c(v)
+                if msg:
+                    return f"[{i}] {msg}"
+        return None
+
+    return check
+
+
+def non_increasing(values: Any) -> str | None:
+    if values is None:
+        return None
+    for i in range(1, len(values)):
+        if values[i] > values[i - 1]:
+            return (
+                f"must not increase with depth, got {list(values)!r} "
+                f"([{i}] = {values[i]!r} > [{i - 1}] = {values[i - 1]!r})"
+            )
+    return None
+
+
+def strictly_increasing(values: Any) -> str | None:
+    if values is None:
+        return None
+    for i in range(1, len(values)):
+        if values[i] <= values[i - 1]:
+            return f"must be strictly increasing, got {list(values)!r}"
+    return None
+
+
+def non_empty(values: Any) -> str | None:
+    if values is not None and len(values) == 0:
+        return "must not be empty"
+    return None
+
+
+# --- types -------------------------------------------------------------------------
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp is type(None):
+        return "null"
+    if origin is Literal:
+        return " or ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"a list of {_describe(typing.get_args(tp)[0])}"
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def convert(value: Any, tp: Any) -> Any:
+    """Normalise plain data to ``tp`` (int -> float, list -> tuple) without guessing."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for arm in typing.get_args(tp):
+            if type_problem(convert(value, arm), arm) is None:
+                return convert(value, arm)
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if origin is tuple and isinstance(value, (list, tuple)):
+        inner = typing.get_args(tp)[0]
+        return tuple(convert(v, inner) for v in value)
+    return value
+
+
+def type_problem(value: Any, tp: Any) -> str | None:
+    """A message if ``value`` is not of ``tp``; only the simple types used by args."""
+    origin = typing.get_origin(tp)
+    ok: bool
+    if tp is Any or tp is object:
+        return None
+    if tp is type(None):
+        ok = value is None
+    elif origin is Literal:
+        ok = value in typing.get_args(tp)
+    elif origin in (typing.Union, types.UnionType):
+        ok = any(type_problem(value, arm) is None for arm in typing.get_args(tp))
+    elif origin is tuple:
+        inner = typing.get_args(tp)[0]
+        ok = isinstance(value, tuple) and all(type_problem(v, inner) is None for v in value)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif tp in (bool, str):
+        ok = isinstance(value, tp)
+    else:  # protocols and classes: checked by the component machinery
+        return None
+    if ok:
+        return None
+    return f"must be {_describe(tp)}, got {value!r}"
+
+
+# --- fields ------------------------------------------------------------------------
+
+
+def _convert_field(value: Any, _self: Any, field: attrs.Attribute) -> Any:  # type: ignore[type-arg]
+    tp = field.type
+    if isinstance(tp, str):  # annotations not resolved yet: leave as is
+        return value
+    return convert(value, tp)
+
+
+def check_field(field: attrs.Attribute, value: Any) -> str | None:  # type: ignore[type-arg]
+    """Type-check then run the field's checks; the first message, or ``None``."""
+    tp = field.type
+    if not isinstance(tp, str):
+        msg = type_problem(value, tp)
+        if msg:
+            return msg
+    for check in field.metadata.get("checks", ()):
+        msg = check(value)
+        if msg:
+            return msg
+    return None
+
+
+def _validate(instance: Any, field: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
+    msg = check_field(field, value)
+    if msg:
+        raise ConfigError([Problem(field.name, msg)], source=type(instance).__name__)
+
+
+def arg(
+    default: Any = attrs.NOTHING,
+    *checks: Check,
+    kind: Literal["policy", "policies", "rule", "rules", "grouping"] | None = None,
+    doc: str = "",
+) -> Any:
+    """Declare one argument of a component.
+
+    ``kind`` marks fields that hold nested components (a policy, or a list of them),
+    so the config loader structures them recursively and reports nested locations.
+    """
+    metadata = {"checks": tuple(checks), "kind": kind, "doc": doc}
+    if kind is not None:
+        converter = _to_tuple if kind in ("policies", "rules") else None
+        return attrs.field(default=default, converter=converter, metadata=metadata)
+    return attrs.field(
+        default=default,
+        converter=attrs.Converter(_convert_field, takes_self=True, takes_field=True),  # type: ignore[call-overload]
+        validator=_validate,
+        metadata=metadata,
+    )
+
+
+def _to_tuple(value: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+def component(cls: type[Any]) -> type[Any]:
+    """Make ``cls`` a frozen attrs class whose field types are resolved for checking."""
+    cls = attrs.frozen(cls)
+    attrs.resolve_types(cls)
+    return cls

@@ -1,0 +1,229 @@
+"""Groupings: how a model's layers are split into groups, input side first.
+
+A grouping works on plain :class:`LayerInfo` records (the driver flattens a Keras model
+into them, descending into nested models), so it is pure Python and testable without
+TensorFlow. Every grouping returns groups in forward order: group 0 is nearest the
+input, the last group is the head.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from .errors import ConfigError, Problem
+from .fields import REQUIRED, arg, component, each, ge, non_empty
+
+__all__ = [
+    "Auto",
+    "ByCount",
+    "ByLayers",
+    "ByPatterns",
+    "Group",
+    "Grouping",
+    "LayerInfo",
+]
+
+
+@attrs.frozen
+class LayerInfo:
+    """One layer that owns weights, as the driver sees it.
+
+    ``path`` is unique (``"resnet50/conv2_block1_1_conv"`` for a layer nested in a
+    backbone); ``name`` is the layer's own name.
+    """
+
+    path: str
+    name: str
+    n_params: int
+    is_batchnorm: bool = False
+
+
+@attrs.frozen
+class Group:
+    """A named, ordered set of layers (by path) that unfreezes together."""
+
+    name: str
+    layers: tuple[str, ...]
+    n_params: int
+
+
+@runtime_checkable
+class Grouping(Protocol):
+    """What a grouping implements: layers in, groups out (input side first)."""
+
+    def resolve(self, layers: Sequence[LayerInfo]) -> tuple[Group, ...]: ...
+
+
+def _group(name: str, members: Sequence[LayerInfo]) -> Group:
+    return Group(name, tuple(m.path for m in members), sum(m.n_params for m in members))
+
+
+def _available(layers: Sequence[LayerInfo], limit: int = 40) -> str:
+    names = [la.path for la in layers]
+    shown = ", ".join(names[:limit])
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return shown + more
+
+
+def _require_layers(layers: Sequence[LayerInfo], source: str) -> None:
+    if not layers:
+        raise ConfigError(
+            [Problem("groups", "the model has no layer with weights to group")], source=source
+        )
+
+
+@component
+class Auto:
+    """Every layer that owns weights is its own group, in forward order."""
+
+    def resolve(self, layers: Sequence[LayerInfo]) -> tuple[Group, ...]:
+        _require_layers(layers, "Auto")
+        return tuple(_group(la.path, [la]) for la in layers)
+
+
+@component
+class ByCount:
+    """``n`` contiguous groups, balanced by parameter count.
+
+    Cuts are placed where the running parameter count is nearest to ``k/n`` of the
+    total, keeping every group non-empty.
+    """
+
+    n: int = arg(REQUIRED, ge(1), doc="Number of groups.")
+
+    def resolve(self, layers: Sequence[LayerInfo]) -> tuple[Group, ...]:
+        _require_layers(layers, "ByCount")
+        if self.n > len(layers):
+            raise ConfigError(
+                [Problem("groups.n", f"must be <= {len(layers)} (layers with weights), got {self.n}")],
+                source="ByCount",
+            )
+        cumulative: list[int] = []
+        total = 0
+        for la in layers:
+            total += la.n_params
+            cumulative.append(total)
+        cuts: list[int] = []  # exclusive end index of each group but the last
+        for k in range(1, self.n):
+            target = total * k / self.n
+            i = bisect.bisect_left(cumulative, target)
+            if i < len(cumulative) - 1 and abs(cumulative[i + 1] - target) < abs(cumulative[i] - target):
+                i += 1
+            end = i + 1
+            low = (cuts[-1] if cuts else 0) + 1
+            high = len(layers) - (self.n - k)
+            cuts.append(min(max(end, low), high))
+        bounds = [0, *cuts, len(layers)]
+        return tuple(
+            _group(f"group_{g}", layers[bounds[g] : bounds[g + 1]]) for g in range(self.n)
+        )
+
+
+@component
+class ByPatterns:
+    """Groups from ordered regular expressions, searched in each layer's path.
+
+    A layer joins the group of the first pattern that matches it. A pattern with a
+    capturing group makes one group per captured value (``transformer_layer_(\\d+)``
+    gives one group per transformer layer). Layers that match nothing join the group
+    before them; those before the first match form a group named ``"stem"``, and those
+    after the last pattern's layers form ``"head"`` when ``head=True`` (default).
+    Groups are ordered by their first layer.
+    """
+
+    patterns: tuple[str, ...] = arg(REQUIRED, non_empty, each(lambda p: _regex_problem(p)))
+    head: bool = arg(True, doc="Give unmatched top layers a group of their own.")
+
+    def resolve(self, layers: Sequence[LayerInfo]) -> tuple[Group, ...]:
+        _require_layers(layers, "ByPatterns")
+        compiled = [re.compile(p) for p in self.patterns]
+        keys: list[str | None] = []
+        matched = [False] * len(compiled)
+        for la in layers:
+            key = None
+            for i, rx in enumerate(compiled):
+                m = rx.search(la.path)
+                if m:
+                    matched[i] = True
+                    key = f"{self.patterns[i]}" if not m.groups() else f"{m.group(0)}"
+                    break
+            keys.append(key)
+        problems = [
+            Problem(
+                f"groups.patterns[{i}]",
+                f"{self.patterns[i]!r} matches no layer; layers are: {_available(layers)}",
+            )
+            for i, ok in enumerate(matched)
+            if not ok
+        ]
+        if problems:
+            raise ConfigError(problems, source="ByPatterns")
+        last_match = max(i for i, k in enumerate(keys) if k is not None)
+        order: list[str] = []
+        members: dict[str, list[LayerInfo]] = {}
+        current = "stem"
+        for i, (la, key) in enumerate(zip(layers, keys)):
+            if key is not None:
+                current = key
+            elif i > last_match and self.head:
+                current = "head"
+            if current not in members:
+                order.append(current)
+                members[current] = []
+            members[current].append(la)
+        return tuple(_group(name, members[name]) for name in order)
+
+
+def _regex_problem(pattern: Any) -> str | None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"is not a valid regular expression ({exc}): {pattern!r}"
+    return None
+
+
+@component
+class ByLayers:
+    """Explicit groups: lists of layer names (or paths), input side first.
+
+    Layers listed nowhere stay frozen for the whole run.
+    """
+
+    groups: tuple[tuple[str, ...], ...] = arg(REQUIRED, non_empty, each(non_empty))
+
+    def resolve(self, layers: Sequence[LayerInfo]) -> tuple[Group, ...]:
+        _require_layers(layers, "ByLayers")
+        by_key: dict[str, LayerInfo] = {}
+        for la in layers:
+            by_key.setdefault(la.path, la)
+            by_key.setdefault(la.name, la)
+        problems: list[Problem] = []
+        seen: dict[str, str] = {}
+        result = []
+        for g, names in enumerate(self.groups):
+            members = []
+            for j, name in enumerate(names):
+                where = f"groups.groups[{g}][{j}]"
+                la = by_key.get(name)
+                if la is None:
+                    close = difflib.get_close_matches(name, list(by_key), n=1)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    problems.append(
+                        Problem(where, f"no layer named {name!r}{hint} Layers are: {_available(layers)}")
+                    )
+                    continue
+                if la.path in seen:
+                    problems.append(Problem(where, f"layer {name!r} is already in {seen[la.path]}"))
+                    continue
+                seen[la.path] = f"group {g}"
+                members.append(la)
+            result.append(_group(f"group_{g}", members))
+        if problems:
+            raise ConfigError(problems, source="ByLayers")
+        return tuple(result)

@@ -1,0 +1,19 @@
+"""Built-in LR rules: how fast each group learns."""
+
+from .base import LRContext, LRRule, Multipliable, piecewise
+from .discriminative import Discriminative
+from .product import Product, compose
+from .stage_scaled import StageScaled
+from .warmup import Warmup
+
+__all__ = [
+    "Discriminative",
+    "LRContext",
+    "LRRule",
+    "Multipliable",
+    "Product",
+    "StageScaled",
+    "Warmup",
+    "compose",
+    "piecewise",
+]

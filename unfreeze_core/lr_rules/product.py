@@ -1,0 +1,43 @@
+"""``Product``: rules composed by multiplication, in order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError, Problem
+from ..fields import arg, component
+from .base import LRContext, LRRule, Multipliable
+
+__all__ = ["Product", "compose"]
+
+
+@component
+class Product(Multipliable):
+    """The product of ``rules``, in order. Spelled ``compose(a, b)`` or ``a * b``.
+
+    A schedule's ``rules`` list is composed the same way.
+    """
+
+    rules: tuple[LRRule, ...] = arg(kind="rules")
+
+    def __attrs_post_init__(self) -> None:
+        for i, rule in enumerate(self.rules):
+            if not callable(rule):
+                raise ConfigError(
+                    [Problem(f"rules[{i}]", f"must be an LR rule (a callable), got {rule!r}")],
+                    source="Product",
+                )
+
+    def __call__(self, ctx: LRContext) -> Any:
+        result: Any = 1.0
+        for rule in self.rules:
+            result = result * rule(ctx)
+        return result
+
+
+def compose(*rules: LRRule) -> Product:
+    """The product of ``rules``; nested products are flattened."""
+    flat: list[LRRule] = []
+    for rule in rules:
+        flat.extend(rule.rules if isinstance(rule, Product) else (rule,))
+    return Product(tuple(flat))
