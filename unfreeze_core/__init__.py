@@ -15,6 +15,17 @@ from .lr_rules import Discriminative, LRContext, Product, StageScaled, Warmup, c
 from .policies import AllOf, AnyOf, FixedEpoch, GradNorm, MinEpochs, Plateau, Policy, all_of, any_of
 from .schedule import Decision, EpochRecord, Schedule, ScheduleState, Transition
 
+_LAZY = {"ProgressiveUnfreezing": "unfreeze_core.keras"}
+
+
+def __getattr__(name: str) -> object:
+    """Names whose modules import Keras load on first access, keeping the engine light."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'unfreeze_core' has no attribute {name!r}")
+
 __all__ = [
     "AllOf",
     "AnyOf",
@@ -37,6 +48,7 @@ __all__ = [
     "Policy",
     "Problem",
     "Product",
+    "ProgressiveUnfreezing",
     "Schedule",
     "ScheduleState",
     "StageChange",

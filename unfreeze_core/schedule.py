@@ -71,8 +71,9 @@ class ScheduleState:
 
     @property
     def trainable(self) -> tuple[int, ...]:
-        """Indices of the trainable groups: always the top ``stage`` of them."""
-        return tuple(range(self.n_groups - self.stage, self.n_groups))
+        """Indices of the trainable groups: the top ``stage`` of them (a suffix) for
+        every monotonic policy."""
+        return tuple(g for g, at in enumerate(self.unfrozen_at) if at >= 0)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible data (policy state included) for checkpoints."""
@@ -267,10 +268,12 @@ class Schedule:
             raise ConfigError(
                 [Problem("initial", f"must be <= the number of groups ({n_groups}), got {self.initial}")]
             )
-        unfrozen = tuple(step if g >= n_groups - self.initial else -1 for g in range(n_groups))
+        sets = self.stage_sets(n_groups)
+        first = set(sets[0]) if sets is not None else set(range(n_groups - self.initial, n_groups))
+        unfrozen = tuple(step if g in first else -1 for g in range(n_groups))
         return ScheduleState(
             n_groups=n_groups,
-            stage=self.initial,
+            stage=len(first),
             stage_index=0,
             epoch=epoch,
             step=step,
@@ -294,7 +297,7 @@ class Schedule:
         state = attrs.evolve(state, **changes)
         if not ready or isinstance(event, TrainBegin):
             return state, none
-        if state.stage < state.n_groups:
+        if self._has_next_stage(state):
             return self._advance(state, event)
         if self.final == "stop":
             state = attrs.evolve(state, stopped=True)
@@ -304,12 +307,49 @@ class Schedule:
             )
         return state, none
 
+    def stage_sets(self, n_groups: int) -> list[tuple[int, ...]] | None:
+        """The trainable set of every stage, for a policy that defines them.
+
+        A policy may define ``trainable_sets(n_groups)`` to take groups in another
+        order than top-down, refreezing included (chain-thaw does). Such a policy is
+        *not monotonic*: its stages need not be suffixes, nor grow. ``None`` for the
+        usual top-down progression governed by ``initial`` and ``advance_by``.
+        """
+        make = getattr(self.policy, "trainable_sets", None)
+        if make is None:
+            return None
+        sets = [tuple(sorted(set(s))) for s in make(n_groups)]
+        problems = []
+        if not sets:
+            problems.append(Problem("policy", "trainable_sets() returned no stage"))
+        for i, group_set in enumerate(sets):
+            if not group_set or not all(0 <= g < n_groups for g in group_set):
+                problems.append(
+                    Problem("policy", f"trainable_sets()[{i}] = {list(group_set)} is not a "
+                            f"non-empty set of group indices in 0..{n_groups - 1}")
+                )
+        if problems:
+            raise ConfigError(problems, source=type(self.policy).__name__)
+        return sets
+
+    def _has_next_stage(self, state: ScheduleState) -> bool:
+        sets = self.stage_sets(state.n_groups)
+        if sets is None:
+            return state.stage < state.n_groups
+        return state.stage_index + 1 < len(sets)
+
     def _advance(self, state: ScheduleState, event: Event) -> tuple[ScheduleState, Decision]:
         n = state.n_groups
-        after = min(state.stage + self.advance_by, n)
-        newly = tuple(range(n - after, n - state.stage))
+        sets = self.stage_sets(n)
+        if sets is None:
+            target = set(range(n - min(state.stage + self.advance_by, n), n))
+        else:
+            target = set(sets[state.stage_index + 1])
+        after = len(target)
+        newly = tuple(g for g in sorted(target) if state.unfrozen_at[g] < 0)
         unfrozen = tuple(
-            state.step if g in newly else at for g, at in enumerate(state.unfrozen_at)
+            (state.step if at < 0 else at) if g in target else -1
+            for g, at in enumerate(state.unfrozen_at)
         )
         change = StageChange(epoch=event.epoch, step=state.step, stage=after, previous=state.stage)
         policy_state, _ = self.policy.update(state.policy_state, change)
