@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .errors import ConfigError, Problem, join_path
-from .fields import check_field, convert
+from .errors import ConfigError, Problem, UnknownTypeError, join_path
+from .fields import check_field, convert, resolved_fields
 from .registry import Kind, Registry
 
 if TYPE_CHECKING:
@@ -61,7 +61,12 @@ def _expand_shorthand(data: Any, kind: Kind, registry: Registry) -> tuple[Any, d
     if isinstance(data, Mapping) and "type" not in data and len(data) == 1:
         (name,) = data
         entry = registry.find(kind, name)
-        if entry is not None and entry.shorthand and attrs.has(entry.factory):
+        if (
+            entry is not None
+            and entry.shorthand
+            and isinstance(entry.factory, type)
+            and attrs.has(entry.factory)
+        ):
             children = [f.name for f in attrs.fields(entry.factory) if f.metadata.get("kind")]
             if len(children) == 1:
                 return {"type": name, children[0]: data[name]}, {children[0]: name}
@@ -114,7 +119,7 @@ def structure(data: Any, kind: Kind, path: str = "", registry: Registry | None =
         raise ConfigError([Problem(join_path(path, "type"), f"must be a string, got {name!r}")])
     entry = registry.get(kind, name, path=join_path(path, "type"))
     params = {k: v for k, v in data.items() if k != "type"}
-    if attrs.has(entry.factory):
+    if isinstance(entry.factory, type) and attrs.has(entry.factory):
         return structure_fields(entry.factory, params, path, registry, aliases)
     try:
         return entry.factory(**params)
@@ -139,12 +144,15 @@ def structure_fields(
     """
     aliases = aliases or {}
     registry = _registry(registry)
-    fields = {f.name: f for f in attrs.fields(cls)}
+    fields = {f.name: f for f in resolved_fields(cls)}
     problems: list[Problem] = []
+    error_type: type[ConfigError] = ConfigError
     kwargs: dict[str, Any] = {}
     for key in params:
         if key not in fields:
-            problems.append(Problem(join_path(path, str(key)), _unknown_key(str(key), list(fields))))
+            problems.append(
+                Problem(join_path(path, str(key)), _unknown_key(str(key), list(fields)))
+            )
     for name, field in fields.items():
         where = join_path(path, aliases.get(name, name))
         if name not in params:
@@ -170,23 +178,31 @@ def structure_fields(
                     kwargs[name] = value
         except ConfigError as exc:
             problems.extend(exc.problems)
+            if isinstance(exc, UnknownTypeError):
+                error_type = UnknownTypeError
     if problems:
-        raise ConfigError(problems)
+        raise error_type(problems)
     try:
         return cls(**kwargs)
     except ConfigError as exc:  # rules across fields, raised by __attrs_post_init__
-        raise ConfigError([Problem(join_path(path, p.path), p.message) for p in exc.problems]) from None
+        raise ConfigError(
+            [Problem(join_path(path, p.path), p.message) for p in exc.problems]
+        ) from None
 
 
 def _structure_list(values: list[Any], kind: Kind, path: str, registry: Registry) -> list[Any]:
-    out, problems = [], []
+    out: list[Any] = []
+    problems: list[Problem] = []
+    error_type: type[ConfigError] = ConfigError
     for i, item in enumerate(values):
         try:
             out.append(structure(item, kind, f"{path}[{i}]", registry))
         except ConfigError as exc:
             problems.extend(exc.problems)
+            if isinstance(exc, UnknownTypeError):
+                error_type = UnknownTypeError
     if problems:
-        raise ConfigError(problems)
+        raise error_type(problems)
     return out
 
 
@@ -239,6 +255,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a ``.toml`` or ``.json`` file into plain data."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise ConfigError(f"{path}: unknown file type {suffix!r}; use .toml or .json")
     try:
         text = path.read_bytes()
     except OSError as exc:
@@ -246,10 +264,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         if suffix == ".toml":
             data = tomllib.loads(text.decode("utf-8"))
-        elif suffix == ".json":
-            data = json.loads(text)
         else:
-            raise ConfigError(f"{path}: unknown file type {suffix!r}; use .toml or .json")
+            data = json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid {suffix[1:].upper()}: {exc}") from None
     if not isinstance(data, dict):
@@ -257,7 +273,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_schedule(source: Mapping[str, Any] | str | Path, registry: Registry | None = None) -> Schedule:
+def load_schedule(
+    source: Mapping[str, Any] | str | Path, registry: Registry | None = None
+) -> Schedule:
     """A :class:`~unfreeze_core.Schedule` from a dict, or a ``.toml`` / ``.json`` path.
 
     Raises:

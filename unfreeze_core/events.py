@@ -8,7 +8,6 @@ counts optimizer steps since the run began (Keras' ``optimizer.iterations``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Union
 
 import attrs
 
@@ -60,4 +59,4 @@ class StageChange:
     previous: int
 
 
-Event = Union[TrainBegin, StepEnd, EpochEnd, StageChange]
+Event = TrainBegin | StepEnd | EpochEnd | StageChange

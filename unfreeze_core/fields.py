@@ -24,7 +24,7 @@ __all__ = [
     "Check",
     "arg",
     "check_field",
-    "component",
+    "resolved_fields",
     "each",
     "finite",
     "ge",
@@ -116,7 +116,7 @@ def _describe(tp: Any) -> str:
     if tp is type(None):
         return "null"
     if origin is Literal:
-        return " or ".join(repr(a) for a in typing.get_args(tp))
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(a) for a in typing.get_args(tp))
     if origin is tuple:
@@ -172,14 +172,19 @@ def type_problem(value: Any, tp: Any) -> str | None:
 # --- fields ------------------------------------------------------------------------
 
 
-def _convert_field(value: Any, _self: Any, field: attrs.Attribute) -> Any:  # type: ignore[type-arg]
-    tp = field.type
-    if isinstance(tp, str):  # annotations not resolved yet: leave as is
-        return value
-    return convert(value, tp)
+def resolved_fields(cls: type[Any]) -> tuple[attrs.Attribute, ...]:
+    """``attrs.fields(cls)`` with string annotations resolved to types (done once)."""
+    attrs.resolve_types(cls)
+    return attrs.fields(cls)
 
 
-def check_field(field: attrs.Attribute, value: Any) -> str | None:  # type: ignore[type-arg]
+def _convert_field(value: Any, instance: Any, field: attrs.Attribute) -> Any:
+    if isinstance(field.type, str):
+        resolved_fields(type(instance))  # resolves ``field`` in place
+    return convert(value, field.type)
+
+
+def check_field(field: attrs.Attribute, value: Any) -> str | None:
     """Type-check then run the field's checks; the first message, or ``None``."""
     tp = field.type
     if not isinstance(tp, str):
@@ -193,7 +198,9 @@ def check_field(field: attrs.Attribute, value: Any) -> str | None:  # type: igno
     return None
 
 
-def _validate(instance: Any, field: attrs.Attribute, value: Any) -> None:  # type: ignore[type-arg]
+def _validate(instance: Any, field: attrs.Attribute, value: Any) -> None:
+    if isinstance(field.type, str):
+        resolved_fields(type(instance))
     msg = check_field(field, value)
     if msg:
         raise ConfigError([Problem(field.name, msg)], source=type(instance).__name__)
@@ -216,7 +223,7 @@ def arg(
         return attrs.field(default=default, converter=converter, metadata=metadata)
     return attrs.field(
         default=default,
-        converter=attrs.Converter(_convert_field, takes_self=True, takes_field=True),  # type: ignore[call-overload]
+        converter=attrs.Converter(_convert_field, takes_self=True, takes_field=True),
         validator=_validate,
         metadata=metadata,
     )
@@ -225,9 +232,3 @@ def arg(
 def _to_tuple(value: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(value)
 
-
-def component(cls: type[Any]) -> type[Any]:
-    """Make ``cls`` a frozen attrs class whose field types are resolved for checking."""
-    cls = attrs.frozen(cls)
-    attrs.resolve_types(cls)
-    return cls

@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from .errors import ConfigError, Problem
-from .fields import REQUIRED, arg, component, each, ge, non_empty
+from .fields import REQUIRED, arg, each, ge, non_empty
 
 __all__ = [
     "Auto",
@@ -78,7 +78,7 @@ def _require_layers(layers: Sequence[LayerInfo], source: str) -> None:
         )
 
 
-@component
+@attrs.frozen
 class Auto:
     """Every layer that owns weights is its own group, in forward order."""
 
@@ -87,7 +87,7 @@ class Auto:
         return tuple(_group(la.path, [la]) for la in layers)
 
 
-@component
+@attrs.frozen
 class ByCount:
     """``n`` contiguous groups, balanced by parameter count.
 
@@ -101,7 +101,11 @@ class ByCount:
         _require_layers(layers, "ByCount")
         if self.n > len(layers):
             raise ConfigError(
-                [Problem("groups.n", f"must be <= {len(layers)} (layers with weights), got {self.n}")],
+                [
+                    Problem(
+                        "groups.n", f"must be <= {len(layers)} (layers with weights), got {self.n}"
+                    )
+                ],
                 source="ByCount",
             )
         cumulative: list[int] = []
@@ -113,19 +117,19 @@ class ByCount:
         for k in range(1, self.n):
             target = total * k / self.n
             i = bisect.bisect_left(cumulative, target)
-            if i < len(cumulative) - 1 and abs(cumulative[i + 1] - target) < abs(cumulative[i] - target):
+            if i < len(cumulative) - 1 and abs(cumulative[i + 1] - target) < abs(
+                cumulative[i] - target
+            ):
                 i += 1
             end = i + 1
             low = (cuts[-1] if cuts else 0) + 1
             high = len(layers) - (self.n - k)
             cuts.append(min(max(end, low), high))
         bounds = [0, *cuts, len(layers)]
-        return tuple(
-            _group(f"group_{g}", layers[bounds[g] : bounds[g + 1]]) for g in range(self.n)
-        )
+        return tuple(_group(f"group_{g}", layers[bounds[g] : bounds[g + 1]]) for g in range(self.n))
 
 
-@component
+@attrs.frozen
 class ByPatterns:
     """Groups from ordered regular expressions, searched in each layer's path.
 
@@ -168,7 +172,7 @@ class ByPatterns:
         order: list[str] = []
         members: dict[str, list[LayerInfo]] = {}
         current = "stem"
-        for i, (la, key) in enumerate(zip(layers, keys)):
+        for i, (la, key) in enumerate(zip(layers, keys, strict=True)):
             if key is not None:
                 current = key
             elif i > last_match and self.head:
@@ -188,7 +192,7 @@ def _regex_problem(pattern: Any) -> str | None:
     return None
 
 
-@component
+@attrs.frozen
 class ByLayers:
     """Explicit groups: lists of layer names (or paths), input side first.
 
@@ -210,19 +214,23 @@ class ByLayers:
             members = []
             for j, name in enumerate(names):
                 where = f"groups.groups[{g}][{j}]"
-                la = by_key.get(name)
-                if la is None:
+                found = by_key.get(name)
+                if found is None:
                     close = difflib.get_close_matches(name, list(by_key), n=1)
                     hint = f"; did you mean {close[0]!r}?" if close else ""
                     problems.append(
-                        Problem(where, f"no layer named {name!r}{hint} Layers are: {_available(layers)}")
+                        Problem(
+                            where, f"no layer named {name!r}{hint} Layers are: {_available(layers)}"
+                        )
                     )
                     continue
-                if la.path in seen:
-                    problems.append(Problem(where, f"layer {name!r} is already in {seen[la.path]}"))
+                if found.path in seen:
+                    problems.append(
+                        Problem(where, f"layer {name!r} is already in {seen[found.path]}")
+                    )
                     continue
-                seen[la.path] = f"group {g}"
-                members.append(la)
+                seen[found.path] = f"group {g}"
+                members.append(found)
             result.append(_group(f"group_{g}", members))
         if problems:
             raise ConfigError(problems, source="ByLayers")

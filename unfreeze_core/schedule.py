@@ -19,19 +19,27 @@ import numpy as np
 from .config import FORMAT_VERSION, structure_fields, unstructure
 from .errors import ConfigError, Problem
 from .events import EpochEnd, Event, StageChange, StepEnd, TrainBegin
-from .fields import REQUIRED, arg, component, ge, one_of
+from .fields import REQUIRED, arg, ge, one_of
 from .groupings import Auto, Grouping
 from .lr_rules.base import LRContext, LRRule
 from .policies.base import Policy
 from .policies.plateau import improved, infer_mode
 from .registry import Registry
 
-__all__ = ["Decision", "EpochRecord", "Schedule", "ScheduleState", "Transition", "compute_multipliers"]
+__all__ = [
+    "Decision",
+    "EpochRecord",
+    "Schedule",
+    "ScheduleState",
+    "Transition",
+    "compute_multipliers",
+]
 
 
 @attrs.frozen
 class Transition:
-    """One stage change: at ``step`` (during or at the end of ``epoch``), ``before`` -> ``after``."""
+    """One stage change at ``step`` (during or at the end of ``epoch``): ``before`` -> ``after``
+    groups trainable."""
 
     epoch: int
     step: int
@@ -77,7 +85,7 @@ class ScheduleState:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible data (policy state included) for checkpoints."""
-        return _converter.unstructure(self)  # type: ignore[no-any-return]
+        return _converter.unstructure(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScheduleState:
@@ -147,8 +155,13 @@ def compute_multipliers(
     ``keras.ops``); ``trainable`` is a per-group boolean (or 0/1) vector.
     """
     ctx = LRContext(
-        depth=depth, since=since, stage=stage, stage_index=stage_index, step=step,
-        n_groups=n_groups, xp=xp,
+        depth=depth,
+        since=since,
+        stage=stage,
+        stage_index=stage_index,
+        step=step,
+        n_groups=n_groups,
+        xp=xp,
     )
     result: Any = xp.ones_like(depth)
     for rule in rules:
@@ -156,7 +169,7 @@ def compute_multipliers(
     return xp.where(trainable, result, xp.zeros_like(depth))
 
 
-@component
+@attrs.frozen
 class Schedule:
     """When each group unfreezes and how fast every group learns.
 
@@ -200,7 +213,11 @@ class Schedule:
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.policy, Policy):
             raise ConfigError(
-                [Problem("policy", f"must have init() and update(state, event), got {self.policy!r}")],
+                [
+                    Problem(
+                        "policy", f"must have init() and update(state, event), got {self.policy!r}"
+                    )
+                ],
                 source="Schedule",
             )
         for i, rule in enumerate(self.rules):
@@ -229,9 +246,7 @@ class Schedule:
         return out
 
     @classmethod
-    def from_config(
-        cls, data: Mapping[str, Any], *, registry: Registry | None = None
-    ) -> Schedule:
+    def from_config(cls, data: Mapping[str, Any], *, registry: Registry | None = None) -> Schedule:
         """Build a schedule from plain data; every problem is reported with its location."""
         if not isinstance(data, Mapping):
             raise ConfigError(f"a schedule must be a table, got {type(data).__name__}")
@@ -239,7 +254,13 @@ class Schedule:
         version = params.pop("version", FORMAT_VERSION)
         if version != FORMAT_VERSION:
             raise ConfigError(
-                [Problem("version", f"must be {FORMAT_VERSION} (the format this version reads), got {version!r}")]
+                [
+                    Problem(
+                        "version",
+                        f"must be {FORMAT_VERSION} (the format this version reads), "
+                        f"got {version!r}",
+                    )
+                ]
             )
         schedule: Schedule = structure_fields(cls, params, "", registry)
         return schedule
@@ -266,7 +287,12 @@ class Schedule:
             raise ConfigError(f"the number of groups must be an integer >= 1, got {n_groups!r}")
         if self.initial > n_groups:
             raise ConfigError(
-                [Problem("initial", f"must be <= the number of groups ({n_groups}), got {self.initial}")]
+                [
+                    Problem(
+                        "initial",
+                        f"must be <= the number of groups ({n_groups}), got {self.initial}",
+                    )
+                ]
             )
         sets = self.stage_sets(n_groups)
         first = set(sets[0]) if sets is not None else set(range(n_groups - self.initial, n_groups))
@@ -302,8 +328,11 @@ class Schedule:
         if self.final == "stop":
             state = attrs.evolve(state, stopped=True)
             return state, Decision(
-                stage=state.stage, previous=state.stage, stop=True,
-                best=state.best, best_epoch=state.best_epoch,
+                stage=state.stage,
+                previous=state.stage,
+                stop=True,
+                best=state.best,
+                best_epoch=state.best_epoch,
             )
         return state, none
 
@@ -325,8 +354,11 @@ class Schedule:
         for i, group_set in enumerate(sets):
             if not group_set or not all(0 <= g < n_groups for g in group_set):
                 problems.append(
-                    Problem("policy", f"trainable_sets()[{i}] = {list(group_set)} is not a "
-                            f"non-empty set of group indices in 0..{n_groups - 1}")
+                    Problem(
+                        "policy",
+                        f"trainable_sets()[{i}] = {list(group_set)} is not a "
+                        f"non-empty set of group indices in 0..{n_groups - 1}",
+                    )
                 )
         if problems:
             raise ConfigError(problems, source=type(self.policy).__name__)
@@ -359,9 +391,14 @@ class Schedule:
             stage_index=state.stage_index + 1,
             unfrozen_at=unfrozen,
             policy_state=policy_state,
-            transitions=(*state.transitions, Transition(event.epoch, state.step, state.stage, after)),
+            transitions=(
+                *state.transitions,
+                Transition(event.epoch, state.step, state.stage, after),
+            ),
         )
-        return new, Decision(stage=after, previous=state.stage, advanced=True, newly_trainable=newly)
+        return new, Decision(
+            stage=after, previous=state.stage, advanced=True, newly_trainable=newly
+        )
 
     def _track_best(self, state: ScheduleState, event: EpochEnd) -> dict[str, Any]:
         monitor = self.resolved_monitor
@@ -443,9 +480,15 @@ class Schedule:
                 stop = decision.stop
             records.append(
                 EpochRecord(
-                    epoch=epoch, stage=stage, trainable=trainable, lr_multipliers=lr_first,
-                    lr_multipliers_end=lr_last, stage_after=state.stage,
-                    newly_trainable=tuple(sorted(newly)), stop=stop, logs=logs,
+                    epoch=epoch,
+                    stage=stage,
+                    trainable=trainable,
+                    lr_multipliers=lr_first,
+                    lr_multipliers_end=lr_last,
+                    stage_after=state.stage,
+                    newly_trainable=tuple(sorted(newly)),
+                    stop=stop,
+                    logs=logs,
                 )
             )
             if stop:

@@ -28,7 +28,7 @@ class LazyGroup(click.Group):
             return None
         module, attr = target.split(":")
         command: Any = getattr(importlib.import_module(f"{__name__}.{module}"), attr)
-        return command  # type: ignore[no-any-return]
+        return command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import attrs
+
 from typing import Any
 
 from ..errors import ConfigError, Problem
-from ..fields import arg, component, each, finite, ge, gt, le, non_empty, non_increasing
+from ..fields import arg, each, finite, ge, gt, le, non_empty, non_increasing
 from .base import LRContext, Multipliable, piecewise
 
 __all__ = ["Discriminative"]
 
 
-@component
+@attrs.frozen
 class Discriminative(Multipliable):
     """Each group below the top learns ``factor`` times slower than the one above.
 

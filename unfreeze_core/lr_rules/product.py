@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import attrs
+
 from typing import Any
 
 from ..errors import ConfigError, Problem
-from ..fields import arg, component
+from ..fields import arg
 from .base import LRContext, LRRule, Multipliable
 
 __all__ = ["Product", "compose"]
 
 
-@component
+@attrs.frozen
 class Product(Multipliable):
     """The product of ``rules``, in order. Spelled ``compose(a, b)`` or ``a * b``.
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import attrs
+
 from typing import Any
 
 from ..errors import ConfigError, Problem
-from ..fields import arg, component, each, finite, gt, non_empty
+from ..fields import arg, each, finite, gt, non_empty
 from .base import LRContext, Multipliable, piecewise
 
 __all__ = ["StageScaled"]
 
 
-@component
+@attrs.frozen
 class StageScaled(Multipliable):
     """Scale every group's rate by a value that depends on the stage.
 

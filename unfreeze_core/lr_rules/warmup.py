@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import attrs
+
 import math
 from typing import Any, Literal
 
-from ..fields import REQUIRED, arg, component, ge, le, one_of
+from ..fields import REQUIRED, arg, ge, le, one_of
 from .base import LRContext, Multipliable
 
 __all__ = ["Warmup"]
 
 
-@component
+@attrs.frozen
 class Warmup(Multipliable):
     """Ramp from ``start`` to 1 over ``steps`` optimizer steps.
 

@@ -6,10 +6,12 @@ transformation), so composites nest without limit. Every child sees every event.
 
 from __future__ import annotations
 
+import attrs
+
 from typing import Any
 
 from ..events import EpochEnd, Event, StageChange
-from ..fields import arg, component, ge
+from ..fields import arg, ge
 from .base import Composable, Policy
 
 __all__ = ["AllOf", "AnyOf", "MinEpochs", "all_of", "any_of"]
@@ -19,7 +21,7 @@ def _update_children(
     policies: tuple[Policy, ...], states: list[Any], event: Event
 ) -> tuple[list[Any], list[bool]]:
     new_states, ready = [], []
-    for policy, state in zip(policies, states):
+    for policy, state in zip(policies, states, strict=True):
         state, is_ready = policy.update(state, event)
         new_states.append(state)
         ready.append(bool(is_ready))
@@ -35,7 +37,7 @@ def _check_policies(policies: tuple[Any, ...]) -> str | None:
     return None
 
 
-@component
+@attrs.frozen
 class AnyOf(Composable):
     """Ready as soon as any child policy is ready. Spelled ``any_of(a, b)`` or ``a | b``."""
 
@@ -52,7 +54,7 @@ class AnyOf(Composable):
         return states, any(ready)
 
 
-@component
+@attrs.frozen
 class AllOf(Composable):
     """Ready while every child policy is ready. Spelled ``all_of(a, b)`` or ``a & b``.
 
@@ -73,7 +75,7 @@ class AllOf(Composable):
         return states, all(ready)
 
 
-@component
+@attrs.frozen
 class MinEpochs(Composable):
     """A guard: ready once the current stage has lasted ``epochs`` epochs.
 
@@ -104,7 +106,7 @@ def _raise_if(message: str | None, source: str) -> None:
 def _flatten(cls: type[Any], policies: tuple[Policy, ...]) -> tuple[Policy, ...]:
     flat: list[Policy] = []
     for p in policies:
-        flat.extend(p.policies if type(p) is cls else (p,))
+        flat.extend(p.policies if type(p) is cls else (p,))  # type: ignore[attr-defined]
     return tuple(flat)
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import attrs
+
 from typing import Any
 
 from ..errors import ConfigError, Problem
 from ..events import EpochEnd, Event, StageChange
-from ..fields import arg, component, each, ge, non_empty, strictly_increasing
+from ..fields import arg, each, ge, non_empty, strictly_increasing
 from .base import Composable
 
 __all__ = ["FixedEpoch"]
 
 
-@component
+@attrs.frozen
 class FixedEpoch(Composable):
     """Advance every ``every`` epochs, or when the epochs listed in ``at`` begin.
 

@@ -7,19 +7,21 @@ next group is released.
 
 from __future__ import annotations
 
+import attrs
+
 import math
 import warnings
 from typing import Any
 
 from ..errors import ConfigError, Problem, UnfreezeWarning
 from ..events import Event, StageChange, StepEnd
-from ..fields import arg, component, finite, ge, gt, le
+from ..fields import arg, finite, ge, gt, le
 from .base import Composable
 
 __all__ = ["GradNorm"]
 
 
-@component
+@attrs.frozen
 class GradNorm(Composable):
     """Advance when the smoothed gradient norm of the trainable groups falls low.
 

@@ -7,6 +7,8 @@ The arguments mean what they mean in ``keras.callbacks.ReduceLROnPlateau`` and
 
 from __future__ import annotations
 
+import attrs
+
 import math
 import warnings
 from collections.abc import Mapping
@@ -14,7 +16,7 @@ from typing import Any, Literal
 
 from ..errors import UnfreezeWarning
 from ..events import EpochEnd, Event, StageChange
-from ..fields import arg, component, finite, ge, one_of
+from ..fields import arg, finite, ge, one_of
 from .base import Composable
 
 __all__ = ["Plateau", "infer_mode"]
@@ -51,7 +53,7 @@ def improved(value: float, best: float | None, mode: str, min_delta: float) -> b
     return value < best - min_delta if mode == "min" else value > best + min_delta
 
 
-@component
+@attrs.frozen
 class Plateau(Composable):
     """Advance when ``monitor`` has not improved for ``patience`` epochs.
 

@@ -1,0 +1,215 @@
+"""Declarative schedules: TOML/JSON/dicts, round trips and located errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from unfreeze_core import (
+    ByPatterns,
+    ConfigError,
+    Discriminative,
+    FixedEpoch,
+    GradNorm,
+    MinEpochs,
+    Plateau,
+    Schedule,
+    StageScaled,
+    UnknownTypeError,
+    Warmup,
+    load_schedule,
+)
+from unfreeze_core.errors import Problem
+
+FULL_TOML = """
+version = 1
+initial = 2
+advance_by = 1
+final = "stop"
+batchnorm = "follow"
+groups = ["conv2_", "conv3_", "conv4_", "conv5_"]
+
+[[policy.any_of]]
+type = "plateau"
+monitor = "val_accuracy"
+patience = 2
+
+[[policy.any_of]]
+type = "fixed_epoch"
+at = [5, 10]
+
+[[rules]]
+type = "discriminative"
+factor = 2.6
+
+[[rules]]
+type = "warmup"
+steps = 100
+shape = "cosine"
+"""
+
+
+def test_toml_file(tmp_path: Path) -> None:
+    path = tmp_path / "schedule.toml"
+    path.write_text(FULL_TOML)
+    schedule = load_schedule(path)
+    assert schedule == Schedule(
+        Plateau(monitor="val_accuracy", patience=2) | FixedEpoch(at=[5, 10]),
+        rules=[Discriminative(factor=2.6), Warmup(steps=100, shape="cosine")],
+        initial=2,
+        final="stop",
+        batchnorm="follow",
+        groups=ByPatterns(patterns=("conv2_", "conv3_", "conv4_", "conv5_")),
+    )
+
+
+def test_json_file_round_trip(tmp_path: Path) -> None:
+    schedule = Schedule(
+        (GradNorm(fraction=0.2, window=5) & MinEpochs(2)) | Plateau(patience=3),
+        rules=[StageScaled(scales=[0.1, 0.5, 1.0]) * Discriminative(decay=0.75)],
+        advance_by=2,
+    )
+    path = tmp_path / "schedule.json"
+    path.write_text(json.dumps(schedule.to_config()))
+    assert load_schedule(path) == schedule
+
+
+def test_to_config_is_plain_and_leaves_defaults_out() -> None:
+    config = Schedule(
+        Plateau(patience=3) | FixedEpoch(every=4), rules=[Warmup(steps=10)]
+    ).to_config()
+    assert config == {
+        "version": 1,
+        "policy": {
+            "any_of": [{"type": "plateau", "patience": 3}, {"type": "fixed_epoch", "every": 4}]
+        },
+        "rules": [{"type": "warmup", "steps": 10}],
+    }
+
+
+def test_long_form_of_combinators_is_accepted() -> None:
+    s = load_schedule(
+        {"policy": {"type": "all_of", "policies": [{"type": "min_epochs", "epochs": 2}]}}
+    )
+    assert s.policy == MinEpochs(2) & MinEpochs(2) or s.policy.policies == (MinEpochs(2),)
+
+
+@pytest.mark.parametrize(
+    ("groups", "expected"),
+    [
+        ("auto", {"type": "auto"}),
+        (4, {"type": "count", "n": 4}),
+        (["a", "b"], {"type": "patterns", "patterns": ["a", "b"]}),
+        ([["a"], ["b", "c"]], {"type": "layers", "groups": [["a"], ["b", "c"]]}),
+    ],
+)
+def test_group_shorthands(groups: object, expected: dict[str, object]) -> None:
+    schedule = load_schedule({"policy": {"type": "fixed_epoch", "every": 1}, "groups": groups})
+    again = Schedule.from_config(schedule.to_config())
+    assert again == schedule
+    if expected != {"type": "auto"}:
+        assert schedule.to_config()["groups"] == expected
+
+
+def test_every_problem_is_reported_at_once_with_its_location() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_schedule(
+            {
+                "version": 1,
+                "policy": {"any_of": [{"type": "plateau"}, {"type": "plateau", "patience": -1}]},
+                "rules": [{"type": "warmup", "steps": 0}, {"type": "discriminative"}],
+                "initial": 0,
+                "batchnorm": "freeze",
+            }
+        )
+    assert [str(p) for p in info.value.problems] == [
+        "policy.any_of[1].patience: must be >= 0, got -1",
+        "rules[0].steps: must be >= 1, got 0",
+        "rules[1].factor: give exactly one of 'factor', 'decay' or 'multipliers'",
+        "initial: must be >= 1, got 0",
+        "batchnorm: must be one of 'frozen', 'follow', 'train', got 'freeze'",
+    ]
+    assert str(info.value).startswith("5 problems:\n  policy.any_of[1].patience")
+
+
+def test_unknown_key_is_an_error_with_did_you_mean() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_schedule({"policy": {"type": "plateau", "patiance": 3}, "intial": 2})
+    messages = sorted(str(p) for p in info.value.problems)
+    assert messages[1].startswith(
+        "policy.patiance: unknown key 'patiance'; did you mean 'patience'?"
+    )
+    assert "valid keys: monitor, mode, min_delta, patience" in messages[1]
+    assert messages[0].startswith("intial: unknown key 'intial'; did you mean 'initial'?")
+
+
+def test_unknown_type_lists_the_known_ones_and_points_to_plugins() -> None:
+    with pytest.raises(UnknownTypeError) as info:
+        load_schedule({"policy": {"type": "platau"}})
+    message = str(info.value)
+    assert "policy.type: unknown policy type 'platau'; did you mean 'plateau'?" in message
+    assert "known policies: all_of, any_of, fixed_epoch, grad_norm, min_epochs, plateau" in message
+    assert "unfreeze plugins" in message
+    assert isinstance(info.value, KeyError) and isinstance(info.value, ValueError)
+
+
+def test_missing_type_and_required_arguments() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_schedule({"policy": {"patience": 3}, "rules": [{"type": "warmup"}]})
+    assert [str(p) for p in info.value.problems] == [
+        "policy.type: missing; known: all_of, any_of, fixed_epoch, grad_norm, min_epochs, plateau",
+        "rules[0].steps: missing (required)",
+    ]
+    with pytest.raises(ConfigError, match="^policy: missing \\(required\\)$"):
+        load_schedule({})
+
+
+def test_wrong_types_are_not_coerced() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_schedule({"policy": {"type": "plateau", "patience": "3", "min_delta": True}})
+    assert [str(p) for p in info.value.problems] == [
+        "policy.min_delta: must be a number, got True",
+        "policy.patience: must be an integer, got '3'",
+    ] or [str(p) for p in info.value.problems] == [
+        "policy.patience: must be an integer, got '3'",
+        "policy.min_delta: must be a number, got True",
+    ]
+
+
+def test_version(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="version: must be 1 .*got 2"):
+        load_schedule({"version": 2, "policy": {"type": "fixed_epoch", "every": 1}})
+
+
+def test_file_errors_name_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('version = 1\n[policy]\ntype = "plateau"\npatience = -2\n')
+    with pytest.raises(ConfigError, match=r"bad.toml: policy.patience: must be >= 0, got -2"):
+        load_schedule(path)
+    path.write_text("version = = 1")
+    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+        load_schedule(path)
+    with pytest.raises(ConfigError, match="unknown file type '.yaml'; use .toml or .json"):
+        load_schedule(tmp_path / "x.yaml")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_schedule(tmp_path / "missing.toml")
+
+
+def test_problem_rendering() -> None:
+    assert str(Problem("", "top level")) == "top level"
+    error = ConfigError([Problem("a", "x")]).prefixed("policy.any_of[0]")
+    assert str(error) == "policy.any_of[0].a: x"
+
+
+def test_custom_policy_without_registration_cannot_be_written() -> None:
+    class Custom:
+        def init(self) -> None:
+            return None
+
+        def update(self, state: None, event: object) -> tuple[None, bool]:
+            return None, False
+
+    with pytest.raises(ConfigError, match="cannot be written as config: it is not registered"):
+        Schedule(Custom()).to_config()
