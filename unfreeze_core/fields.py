@@ -24,6 +24,9 @@ __all__ = [
     "Check",
     "arg",
     "check_field",
+    "describe_check",
+    "described",
+    "describe_type",
     "resolved_fields",
     "each",
     "finite",
@@ -42,18 +45,45 @@ Check = Callable[[Any], "str | None"]
 """A check takes a (converted) value and returns a message, or ``None`` when fine."""
 
 
+def described(text: str) -> Callable[[Check], Check]:
+    """Attach a short description of the rule (``">= 0"``) used by the reference docs."""
+
+    def attach(check: Check) -> Check:
+        check.rule = text  # type: ignore[attr-defined]
+        return check
+
+    return attach
+
+
+def describe_check(check: Check) -> str:
+    return getattr(check, "rule", "")
+
+
 def ge(bound: float) -> Check:
-    return lambda v: None if v is None or v >= bound else f"must be >= {bound}, got {v!r}"
+    @described(f">= {bound}")
+    def check(v: Any) -> str | None:
+        return None if v is None or v >= bound else f"must be >= {bound}, got {v!r}"
+
+    return check
 
 
 def gt(bound: float) -> Check:
-    return lambda v: None if v is None or v > bound else f"must be > {bound}, got {v!r}"
+    @described(f"> {bound}")
+    def check(v: Any) -> str | None:
+        return None if v is None or v > bound else f"must be > {bound}, got {v!r}"
+
+    return check
 
 
 def le(bound: float) -> Check:
-    return lambda v: None if v is None or v <= bound else f"must be <= {bound}, got {v!r}"
+    @described(f"<= {bound}")
+    def check(v: Any) -> str | None:
+        return None if v is None or v <= bound else f"must be <= {bound}, got {v!r}"
+
+    return check
 
 
+@described("finite")
 def finite(v: Any) -> str | None:
     if v is None or math.isfinite(v):
         return None
@@ -62,12 +92,18 @@ def finite(v: Any) -> str | None:
 
 def one_of(*choices: Any) -> Check:
     shown = ", ".join(repr(c) for c in choices)
-    return lambda v: None if v in choices else f"must be one of {shown}, got {v!r}"
+
+    @described(f"one of {shown}")
+    def check(v: Any) -> str | None:
+        return None if v in choices else f"must be one of {shown}, got {v!r}"
+
+    return check
 
 
 def each(*checks: Check) -> Check:
     """Apply ``checks`` to every element of a sequence; the message names the index."""
 
+    @described("each " + ", ".join(describe_check(c) for c in checks))
     def check(values: Any) -> str | None:
         if values is None:
             return None
@@ -81,6 +117,7 @@ def each(*checks: Check) -> Check:
     return check
 
 
+@described("non-increasing with depth")
 def non_increasing(values: Any) -> str | None:
     if values is None:
         return None
@@ -93,6 +130,7 @@ def non_increasing(values: Any) -> str | None:
     return None
 
 
+@described("strictly increasing")
 def strictly_increasing(values: Any) -> str | None:
     if values is None:
         return None
@@ -102,6 +140,7 @@ def strictly_increasing(values: Any) -> str | None:
     return None
 
 
+@described("non-empty")
 def non_empty(values: Any) -> str | None:
     if values is not None and len(values) == 0:
         return "must not be empty"
@@ -111,16 +150,18 @@ def non_empty(values: Any) -> str | None:
 # --- types -------------------------------------------------------------------------
 
 
-def _describe(tp: Any) -> str:
+def describe_type(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if tp is type(None):
         return "null"
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in typing.get_args(tp))
+        return " or ".join(describe_type(a) for a in typing.get_args(tp))
     if origin is tuple:
-        return f"a list of {_describe(typing.get_args(tp)[0])}"
+        inner = typing.get_args(tp)[0]
+        plural = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
+        return f"a list of {plural.get(inner) or describe_type(inner)}"
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
     return names.get(tp, getattr(tp, "__name__", str(tp)))
 
@@ -166,7 +207,7 @@ def type_problem(value: Any, tp: Any) -> str | None:
         return None
     if ok:
         return None
-    return f"must be {_describe(tp)}, got {value!r}"
+    return f"must be {describe_type(tp)}, got {value!r}"
 
 
 # --- fields ------------------------------------------------------------------------
@@ -231,4 +272,3 @@ def arg(
 
 def _to_tuple(value: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(value)
-

@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from .errors import ConfigError, Problem
-from .fields import REQUIRED, arg, each, ge, non_empty
+from .fields import REQUIRED, described, arg, each, ge, non_empty
 
 __all__ = [
     "Auto",
@@ -129,6 +129,15 @@ class ByCount:
         return tuple(_group(f"group_{g}", layers[bounds[g] : bounds[g + 1]]) for g in range(self.n))
 
 
+@described("a valid regular expression")
+def _regex_problem(pattern: Any) -> str | None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"is not a valid regular expression ({exc}): {pattern!r}"
+    return None
+
+
 @attrs.frozen
 class ByPatterns:
     """Groups from ordered regular expressions, searched in each layer's path.
@@ -141,7 +150,9 @@ class ByPatterns:
     Groups are ordered by their first layer.
     """
 
-    patterns: tuple[str, ...] = arg(REQUIRED, non_empty, each(lambda p: _regex_problem(p)))
+    patterns: tuple[str, ...] = arg(
+        REQUIRED, non_empty, each(_regex_problem), doc="Regular expressions, input side first."
+    )
     head: bool = arg(True, doc="Give unmatched top layers a group of their own.")
 
     def resolve(self, layers: Sequence[LayerInfo]) -> tuple[Group, ...]:
@@ -184,14 +195,6 @@ class ByPatterns:
         return tuple(_group(name, members[name]) for name in order)
 
 
-def _regex_problem(pattern: Any) -> str | None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        return f"is not a valid regular expression ({exc}): {pattern!r}"
-    return None
-
-
 @attrs.frozen
 class ByLayers:
     """Explicit groups: lists of layer names (or paths), input side first.
@@ -199,7 +202,9 @@ class ByLayers:
     Layers listed nowhere stay frozen for the whole run.
     """
 
-    groups: tuple[tuple[str, ...], ...] = arg(REQUIRED, non_empty, each(non_empty))
+    groups: tuple[tuple[str, ...], ...] = arg(
+        REQUIRED, non_empty, each(non_empty), doc="Lists of layer names, input side first."
+    )
 
     def resolve(self, layers: Sequence[LayerInfo]) -> tuple[Group, ...]:
         _require_layers(layers, "ByLayers")

@@ -196,16 +196,18 @@ class Schedule:
         [1, 2, 3]
     """
 
-    policy: Policy = arg(REQUIRED, kind="policy")
-    rules: tuple[LRRule, ...] = arg((), kind="rules")
+    policy: Policy = arg(REQUIRED, kind="policy", doc="When to advance.")
+    rules: tuple[LRRule, ...] = arg((), kind="rules", doc="LR rules, multiplied in order.")
     initial: int = arg(1, ge(1), doc="Groups trainable at the start, from the top.")
     advance_by: int = arg(1, ge(1), doc="Groups unfrozen per advance.")
     final: Literal["continue", "stop"] = arg(
         "continue", one_of("continue", "stop"), doc="What happens once all are trainable."
     )
     monitor: str | None = arg(None, doc="Metric whose best epoch is reported.")
-    mode: Literal["auto", "min", "max"] = arg("auto", one_of("auto", "min", "max"))
-    groups: Grouping = arg(Auto(), kind="grouping")
+    mode: Literal["auto", "min", "max"] = arg(
+        "auto", one_of("auto", "min", "max"), doc="Direction of `monitor`; 'auto' infers it."
+    )
+    groups: Grouping = arg(Auto(), kind="grouping", doc="How the driver splits the model.")
     batchnorm: Literal["frozen", "follow", "train"] = arg(
         "frozen", one_of("frozen", "follow", "train"), doc="BatchNorm handling."
     )

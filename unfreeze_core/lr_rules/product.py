@@ -20,7 +20,7 @@ class Product(Multipliable):
     A schedule's ``rules`` list is composed the same way.
     """
 
-    rules: tuple[LRRule, ...] = arg(kind="rules")
+    rules: tuple[LRRule, ...] = arg(kind="rules", doc="The rules multiplied, in order.")
 
     def __attrs_post_init__(self) -> None:
         for i, rule in enumerate(self.rules):

@@ -41,7 +41,7 @@ def _check_policies(policies: tuple[Any, ...]) -> str | None:
 class AnyOf(Composable):
     """Ready as soon as any child policy is ready. Spelled ``any_of(a, b)`` or ``a | b``."""
 
-    policies: tuple[Policy, ...] = arg(kind="policies")
+    policies: tuple[Policy, ...] = arg(kind="policies", doc="The policies combined.")
 
     def __attrs_post_init__(self) -> None:
         _raise_if(_check_policies(self.policies), type(self).__name__)
@@ -62,7 +62,7 @@ class AllOf(Composable):
     seen at a later step combine: the advance happens when both hold.
     """
 
-    policies: tuple[Policy, ...] = arg(kind="policies")
+    policies: tuple[Policy, ...] = arg(kind="policies", doc="The policies combined.")
 
     def __attrs_post_init__(self) -> None:
         _raise_if(_check_policies(self.policies), type(self).__name__)

@@ -1,0 +1,124 @@
+"""The reference of the declarative format, generated from the registered components.
+
+``docs/schedules.md`` embeds :func:`markdown_reference` between two markers; a test
+checks that it is current, so the documented keys cannot drift from the code. Rewrite
+it with ``python -m unfreeze_core.reference docs/schedules.md``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .fields import describe_check, describe_type, resolved_fields
+from .registry import KINDS, Entry, Registry
+
+__all__ = ["BEGIN", "END", "markdown_reference", "update_file"]
+
+BEGIN = "<!-- BEGIN GENERATED REFERENCE (python -m unfreeze_core.reference docs/schedules.md) -->"
+END = "<!-- END GENERATED REFERENCE -->"
+
+_TITLES = {"policy": "Policies", "rule": "LR rules", "grouping": "Groupings"}
+_NESTED = {
+    "policy": "a policy table",
+    "policies": "a list of policy tables",
+    "rule": "an LR rule table",
+    "rules": "a list of LR rule tables",
+    "grouping": "a grouping (see Groupings)",
+}
+
+
+def _default(field: attrs.Attribute) -> str:  # type: ignore[type-arg]
+    if field.default is attrs.NOTHING:
+        return "required"
+    if field.default is None:
+        return "—"
+    value = field.default
+    if attrs.has(type(value)):
+        return f"`{type(value).__name__}()`"
+    if isinstance(value, tuple):
+        value = list(value)
+    if isinstance(value, str):
+        return f'`"{value}"`'
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value!r}`"
+
+
+def _type(field: attrs.Attribute) -> str:  # type: ignore[type-arg]
+    nested = field.metadata.get("kind")
+    if nested:
+        return _NESTED[nested]
+    return describe_type(field.type).replace(" or null", "")
+
+
+def fields_table(cls: type[Any]) -> list[str]:
+    rows = ["| key | type | default | rule | meaning |", "|---|---|---|---|---|"]
+    for field in resolved_fields(cls):
+        described = (describe_check(c) for c in field.metadata.get("checks", ()))
+        rules = "; ".join(r for r in described if r and not r.startswith("one of"))
+        doc = field.metadata.get("doc", "")
+        rows.append(f"| `{field.name}` | {_type(field)} | {_default(field)} | {rules} | {doc} |")
+    return rows
+
+
+def _entry_section(entry: Entry) -> list[str]:
+    factory = entry.factory
+    lines = [f"#### `{entry.name}`", ""]
+    summary = (factory.__doc__ or "").strip().splitlines()
+    python_name = getattr(factory, "__name__", repr(factory))
+    lines.append(f"Python: `{python_name}`. {summary[0] if summary else ''}".rstrip())
+    lines.append("")
+    if isinstance(factory, type) and attrs.has(factory):
+        if any(f.metadata.get("kind") for f in attrs.fields(factory)) and entry.shorthand:
+            (child,) = [f.name for f in attrs.fields(factory) if f.metadata.get("kind")]
+            lines.append(
+                f"Short form: `{{{entry.name} = [...]}}` for `{{type = "
+                f'"{entry.name}", {child} = [...]}}`.'
+            )
+            lines.append("")
+        if attrs.fields(factory):
+            lines.extend(fields_table(factory))
+        else:
+            lines.append("No keys besides `type`.")
+        lines.append("")
+    return lines
+
+
+def markdown_reference(
+    registry: Registry | None = None, *, provider: str | None = "unfreeze-core"
+) -> str:
+    """Markdown tables of the schedule's keys and every registered type's keys."""
+    from .plugins import get_registry
+    from .schedule import Schedule
+
+    registry = registry if registry is not None else get_registry()
+    lines = ["### The schedule (top level)", "", "Plus `version` (required in files: `1`).", ""]
+    lines.extend(fields_table(Schedule))
+    lines.append("")
+    for kind in KINDS:
+        lines.extend([f"### {_TITLES[kind]}", ""])
+        for name in registry.names(kind):
+            entry = registry.get(kind, name)
+            if provider is None or entry.provider == provider:
+                lines.extend(_entry_section(entry))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def update_file(path: str | Path) -> bool:
+    """Rewrite the generated section of ``path``; whether it changed."""
+    path = Path(path)
+    text = path.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    new = text[:start] + "\n\n" + markdown_reference() + "\n" + text[end:]
+    if new != text:
+        path.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":  # pragma: no cover
+    for arg in sys.argv[1:]:
+        print(f"{arg}: {'updated' if update_file(arg) else 'up to date'}")
