@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from .errors import ConfigError, Problem
-from .fields import REQUIRED, described, arg, each, ge, non_empty
+from .fields import REQUIRED, arg, described, each, ge, non_empty
 
 __all__ = [
     "Auto",

@@ -31,7 +31,7 @@ _NESTED = {
 }
 
 
-def _default(field: attrs.Attribute) -> str:  # type: ignore[type-arg]
+def _default(field: attrs.Attribute) -> str:
     if field.default is attrs.NOTHING:
         return "required"
     if field.default is None:
@@ -48,7 +48,7 @@ def _default(field: attrs.Attribute) -> str:  # type: ignore[type-arg]
     return f"`{value!r}`"
 
 
-def _type(field: attrs.Attribute) -> str:  # type: ignore[type-arg]
+def _type(field: attrs.Attribute) -> str:
     nested = field.metadata.get("kind")
     if nested:
         return _NESTED[nested]
