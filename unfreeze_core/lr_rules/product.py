@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import attrs
-
 from typing import Any
+
+import attrs
 
 from ..errors import ConfigError, Problem
 from ..fields import arg

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import attrs
-
 import math
 from typing import Any, Literal
+
+import attrs
 
 from ..fields import REQUIRED, arg, ge, le, one_of
 from .base import LRContext, Multipliable

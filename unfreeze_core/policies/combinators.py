@@ -6,9 +6,9 @@ transformation), so composites nest without limit. Every child sees every event.
 
 from __future__ import annotations
 
-import attrs
-
 from typing import Any
+
+import attrs
 
 from ..events import EpochEnd, Event, StageChange
 from ..fields import arg, ge

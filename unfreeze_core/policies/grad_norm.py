@@ -7,11 +7,11 @@ next group is released.
 
 from __future__ import annotations
 
-import attrs
-
 import math
 import warnings
 from typing import Any
+
+import attrs
 
 from ..errors import ConfigError, Problem, UnfreezeWarning
 from ..events import Event, StageChange, StepEnd

@@ -7,12 +7,12 @@ The arguments mean what they mean in ``keras.callbacks.ReduceLROnPlateau`` and
 
 from __future__ import annotations
 
-import attrs
-
 import math
 import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
+
+import attrs
 
 from ..errors import UnfreezeWarning
 from ..events import EpochEnd, Event, StageChange
