@@ -11,7 +11,7 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -e ".[keras,plot,test]"
 echo "== ruff"
-"$VENV/bin/ruff" check unfreeze_core tests bench plugins
+"$VENV/bin/ruff" check .
 echo "== mypy"
 "$VENV/bin/mypy"
 echo "== pytest"
