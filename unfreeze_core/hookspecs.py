@@ -7,7 +7,6 @@ them (pluggy's rule), and new arguments may be added in later versions, never re
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pluggy
 
