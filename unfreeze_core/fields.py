@@ -9,6 +9,7 @@ the checks field by field so that it can report every problem with its location.
 
 from __future__ import annotations
 
+import collections.abc
 import math
 import types
 import typing
@@ -149,6 +150,9 @@ def non_empty(values: Any) -> str | None:
 
 # --- types -------------------------------------------------------------------------
 
+# Sequence arguments are stored as tuples (hashable, immutable); lists are accepted.
+_SEQUENCES = (tuple, collections.abc.Sequence)
+
 
 def describe_type(tp: Any) -> str:
     origin = typing.get_origin(tp)
@@ -158,7 +162,7 @@ def describe_type(tp: Any) -> str:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin in (typing.Union, types.UnionType):
         return " or ".join(describe_type(a) for a in typing.get_args(tp))
-    if origin is tuple:
+    if origin in _SEQUENCES:
         inner = typing.get_args(tp)[0]
         plural = {int: "integers", float: "numbers", str: "strings", bool: "booleans"}
         return f"a list of {plural.get(inner) or describe_type(inner)}"
@@ -176,7 +180,7 @@ def convert(value: Any, tp: Any) -> Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if origin is tuple and isinstance(value, (list, tuple)):
+    if origin in _SEQUENCES and isinstance(value, (list, tuple)):
         inner = typing.get_args(tp)[0]
         return tuple(convert(v, inner) for v in value)
     return value
@@ -194,7 +198,7 @@ def type_problem(value: Any, tp: Any) -> str | None:
         ok = value in typing.get_args(tp)
     elif origin in (typing.Union, types.UnionType):
         ok = any(type_problem(value, arm) is None for arm in typing.get_args(tp))
-    elif origin is tuple:
+    elif origin in _SEQUENCES:
         inner = typing.get_args(tp)[0]
         ok = isinstance(value, tuple) and all(type_problem(v, inner) is None for v in value)
     elif tp is int:

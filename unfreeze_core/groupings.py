@@ -150,7 +150,7 @@ class ByPatterns:
     Groups are ordered by their first layer.
     """
 
-    patterns: tuple[str, ...] = arg(
+    patterns: Sequence[str] = arg(
         REQUIRED, non_empty, each(_regex_problem), doc="Regular expressions, input side first."
     )
     head: bool = arg(True, doc="Give unmatched top layers a group of their own.")
@@ -202,7 +202,7 @@ class ByLayers:
     Layers listed nowhere stay frozen for the whole run.
     """
 
-    groups: tuple[tuple[str, ...], ...] = arg(
+    groups: Sequence[Sequence[str]] = arg(
         REQUIRED, non_empty, each(non_empty), doc="Lists of layer names, input side first."
     )
 

@@ -197,7 +197,7 @@ class Schedule:
     """
 
     policy: Policy = arg(REQUIRED, kind="policy", doc="When to advance.")
-    rules: tuple[LRRule, ...] = arg((), kind="rules", doc="LR rules, multiplied in order.")
+    rules: Sequence[LRRule] = arg((), kind="rules", doc="LR rules, multiplied in order.")
     initial: int = arg(1, ge(1), doc="Groups trainable at the start, from the top.")
     advance_by: int = arg(1, ge(1), doc="Groups unfrozen per advance.")
     final: Literal["continue", "stop"] = arg(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -41,7 +42,7 @@ class Discriminative(Multipliable):
 
     factor: float | None = arg(None, ge(1), finite, doc="ULMFiT's ratio (2.6).")
     decay: float | None = arg(None, gt(0), le(1), doc="Layer decay per group (0.75).")
-    multipliers: tuple[float, ...] | None = arg(
+    multipliers: Sequence[float] | None = arg(
         None,
         non_empty,
         each(gt(0), finite),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -20,7 +21,7 @@ class Product(Multipliable):
     A schedule's ``rules`` list is composed the same way.
     """
 
-    rules: tuple[LRRule, ...] = arg(kind="rules", doc="The rules multiplied, in order.")
+    rules: Sequence[LRRule] = arg(kind="rules", doc="The rules multiplied, in order.")
 
     def __attrs_post_init__(self) -> None:
         for i, rule in enumerate(self.rules):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -34,7 +35,7 @@ class StageScaled(Multipliable):
         0.5
     """
 
-    scales: tuple[float, ...] | None = arg(
+    scales: Sequence[float] | None = arg(
         None, non_empty, each(gt(0), finite), doc="Multiplier of each stage, in order."
     )
     factor: float | None = arg(None, gt(0), finite, doc="Geometric growth per stage.")

@@ -6,6 +6,7 @@ transformation), so composites nest without limit. Every child sees every event.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -18,7 +19,7 @@ __all__ = ["AllOf", "AnyOf", "MinEpochs", "all_of", "any_of"]
 
 
 def _update_children(
-    policies: tuple[Policy, ...], states: list[Any], event: Event
+    policies: Sequence[Policy], states: list[Any], event: Event
 ) -> tuple[list[Any], list[bool]]:
     new_states, ready = [], []
     for policy, state in zip(policies, states, strict=True):
@@ -28,7 +29,7 @@ def _update_children(
     return new_states, ready
 
 
-def _check_policies(policies: tuple[Any, ...]) -> str | None:
+def _check_policies(policies: Sequence[Any]) -> str | None:
     if len(policies) == 0:
         return "must list at least one policy"
     for i, p in enumerate(policies):
@@ -41,7 +42,7 @@ def _check_policies(policies: tuple[Any, ...]) -> str | None:
 class AnyOf(Composable):
     """Ready as soon as any child policy is ready. Spelled ``any_of(a, b)`` or ``a | b``."""
 
-    policies: tuple[Policy, ...] = arg(kind="policies", doc="The policies combined.")
+    policies: Sequence[Policy] = arg(kind="policies", doc="The policies combined.")
 
     def __attrs_post_init__(self) -> None:
         _raise_if(_check_policies(self.policies), type(self).__name__)
@@ -62,7 +63,7 @@ class AllOf(Composable):
     seen at a later step combine: the advance happens when both hold.
     """
 
-    policies: tuple[Policy, ...] = arg(kind="policies", doc="The policies combined.")
+    policies: Sequence[Policy] = arg(kind="policies", doc="The policies combined.")
 
     def __attrs_post_init__(self) -> None:
         _raise_if(_check_policies(self.policies), type(self).__name__)
@@ -103,7 +104,7 @@ def _raise_if(message: str | None, source: str) -> None:
         raise ConfigError([Problem("policies", message)], source=source)
 
 
-def _flatten(cls: type[Any], policies: tuple[Policy, ...]) -> tuple[Policy, ...]:
+def _flatten(cls: type[Any], policies: Sequence[Policy]) -> tuple[Policy, ...]:
     flat: list[Policy] = []
     for p in policies:
         flat.extend(p.policies if type(p) is cls else (p,))  # type: ignore[attr-defined]

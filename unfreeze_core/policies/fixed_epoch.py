@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -32,7 +33,7 @@ class FixedEpoch(Composable):
     """
 
     every: int | None = arg(None, ge(1), doc="Advance after every N epochs.")
-    at: tuple[int, ...] | None = arg(
+    at: Sequence[int] | None = arg(
         None,
         non_empty,
         each(ge(1)),
