@@ -137,6 +137,8 @@ def test_non_monotonic_policy_via_trainable_sets() -> None:
     records = Schedule(ChainThawLike(), final="stop").dry_run(3, {"loss": [1.0] * 6})
     assert [r.trainable for r in records] == [(2,), (0,), (1,), (0, 1, 2)]
     assert records[-1].stop
+    with pytest.raises(ConfigError, match=r"policy.policies\[1\]: defines trainable_sets"):
+        Schedule(Plateau() | ChainThawLike())
 
 
 def test_dry_run_validates_steps() -> None:

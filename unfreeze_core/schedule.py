@@ -228,6 +228,19 @@ class Schedule:
                     [Problem(f"rules[{i}]", f"must be an LR rule (a callable), got {rule!r}")],
                     source="Schedule",
                 )
+        nested = _nested_stage_setter(self.policy, "policy", root=True)
+        if nested is not None:
+            raise ConfigError(
+                [
+                    Problem(
+                        nested,
+                        "defines trainable_sets() (it chooses which groups train), so it must be "
+                        "the schedule's policy itself, not part of a combination; give it a "
+                        "trigger of its own instead",
+                    )
+                ],
+                source="Schedule",
+            )
 
     # --- config ----------------------------------------------------------------------
 
@@ -496,6 +509,17 @@ class Schedule:
             if stop:
                 break
         return records
+
+
+def _nested_stage_setter(policy: Any, path: str, *, root: bool = False) -> str | None:
+    """Where a policy with ``trainable_sets`` sits below the root, if anywhere."""
+    if not root and hasattr(policy, "trainable_sets"):
+        return path
+    for i, child in enumerate(getattr(policy, "policies", ())):
+        found = _nested_stage_setter(child, f"{path}.policies[{i}]")
+        if found is not None:
+            return found
+    return None
 
 
 def _find_monitor(policy: Any) -> str | None:
