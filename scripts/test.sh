@@ -10,6 +10,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -e ".[keras,plot,test]"
+# keras_hub for the BertBackbone test: without its dependencies, which would pull the
+# full `tensorflow` wheel and tensorflow-text beside tensorflow-cpu.
+"$VENV/bin/python" -m pip install -q --no-deps "keras-hub==0.32.*" regex tokenizers sentencepiece
 echo "== ruff"
 "$VENV/bin/ruff" check .
 echo "== mypy"

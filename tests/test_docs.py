@@ -1,5 +1,8 @@
 """The docs are executed: every ``python`` block runs, every ``prints`` block is compared
-with what the block before it printed, and every TOML/JSON schedule loads."""
+with what the block before it printed, and every TOML/JSON schedule loads.
+
+A block that only shows a call (not a complete program) says so right above it with
+``<!-- fragment: ... -->``; it is then not executed."""
 
 from __future__ import annotations
 
@@ -19,7 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Pages whose python blocks run here, top to bottom in one namespace per page.
 # Pages that train Keras models run their blocks in their own tests.
-EXECUTED_PAGES = ["README.md", "docs/concepts.md", "docs/schedules.md"]
+EXECUTED_PAGES = [
+    "README.md",
+    "docs/concepts.md",
+    "docs/schedules.md",
+    "docs/policies.md",
+    "docs/lr-rules.md",
+    "docs/migration.md",
+]
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.DOTALL | re.MULTILINE)
 
@@ -39,6 +49,8 @@ def test_python_blocks_run_and_print_what_the_page_says(page: str) -> None:
     printed = ""
     ran = 0
     for lang, code, before in blocks((ROOT / page).read_text()):
+        if lang == "python" and before.rstrip().endswith("-->") and "<!-- fragment" in before:
+            continue  # marked as a fragment (not a complete program) right above the block
         if lang == "python":
             buffer = io.StringIO()
             with contextlib.redirect_stdout(buffer):

@@ -223,6 +223,7 @@ class ByLayers:
                 if found is None:
                     close = difflib.get_close_matches(name, list(by_key), n=1)
                     hint = f"; did you mean {close[0]!r}?" if close else ""
+                    hint += "."
                     problems.append(
                         Problem(
                             where, f"no layer named {name!r}{hint} Layers are: {_available(layers)}"

@@ -13,6 +13,7 @@ __all__ = ["main"]
 # subcommand name -> "module:attribute" under unfreeze_core.cli
 COMMANDS: dict[str, str] = {
     "demo": "demo:demo",
+    "plugins": "plugins:plugins",
 }
 
 
