@@ -1,0 +1,8 @@
+"""Settings for the documentation tests: quiet TensorFlow, the TensorFlow backend."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
