@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: sets up its own virtual environment, then runs `unfreeze demo`.
+# The main job: sets up its own virtual environment, then runs `unfreeze demo --compare`.
 #   bash scripts/demo.sh              # extra arguments go to `unfreeze demo`
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,4 +10,4 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -e ".[keras,plot]"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
-exec "$VENV/bin/unfreeze" demo "$@"
+exec "$VENV/bin/unfreeze" demo --compare "$@"

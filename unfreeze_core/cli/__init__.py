@@ -13,6 +13,9 @@ __all__ = ["main"]
 # subcommand name -> "module:attribute" under unfreeze_core.cli
 COMMANDS: dict[str, str] = {
     "demo": "demo:demo",
+    "plan": "plan:plan",
+    "plot": "plot:plot",
+    "validate": "validate:validate",
     "plugins": "plugins:plugins",
 }
 

@@ -1,0 +1,160 @@
+"""``unfreeze plan``: a dry run per epoch, with groups from a count, a history or a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from unfreeze_core import load_schedule
+from unfreeze_core.cli import main
+
+from .helpers import PNG_MAGIC, RunCli
+
+
+def plan_json(*args: str) -> dict:  # type: ignore[type-arg]
+    result = CliRunner().invoke(main, ["plan", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)  # type: ignore[no-any-return]
+
+
+def test_fixed_timetable_over_a_group_count(files: dict[str, Path]) -> None:
+    out = plan_json(str(files["fixed"]), "--groups", "3", "--epochs", "6")
+    epochs = out["epochs"]
+    assert [e["stage"] for e in epochs] == [1, 1, 2, 2, 3, 3]
+    assert [e["unfreezes_after"] for e in epochs] == [[], ["group_1"], [], ["group_0"], [], []]
+    # discriminative factor 2: each group below the top learns half as fast
+    assert epochs[0]["lr_multipliers"] == [0.0, 0.0, 1.0]
+    assert epochs[2]["lr_multipliers"] == [0.0, 0.5, 1.0]
+    assert epochs[5]["lr_multipliers"] == [0.25, 0.5, 1.0]
+
+
+def test_the_table_shows_stages_changes_and_multipliers(files: dict[str, Path]) -> None:
+    args = ["plan", str(files["fixed"]), "--groups", "3", "--epochs", "6"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "Stage changes: after epoch 2 -> stage 2; after epoch 4 -> stage 3." in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("│")]
+    assert len(lines) == 6
+    last = [cell.strip() for cell in lines[-1].strip("│").split("│")]
+    assert last == ["6", "3/3", "", "0.250", "0.500", "1.000"]
+
+
+def test_replaying_a_plateau_over_a_history(tmp_path: Path, files: dict[str, Path]) -> None:
+    history = {"loss": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5],
+               "val_loss": [1.0, 0.8, 0.8, 0.8, 0.7, 0.7]}
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(history))
+    out = plan_json(str(files["good"]), "--history", str(path), "--groups", "3")
+    # patience 1: epochs 3 and 4 do not improve on 0.8, each releases one more group
+    assert [e["stage"] for e in out["epochs"]] == [1, 1, 1, 2, 3, 3]
+    assert [e["unfreezes_after"] for e in out["epochs"]][2:4] == [["group_1"], ["group_0"]]
+    expected = load_schedule(files["good"]).dry_run(3, history)
+    assert [e["lr_multipliers"] for e in out["epochs"]] == [
+        list(r.lr_multipliers) for r in expected
+    ]
+    assert out["epochs"][2]["logs"]["val_loss"] == 0.8
+
+
+def test_groups_and_recorded_stages_come_from_a_driver_history(files: dict[str, Path]) -> None:
+    args = ["plan", str(files["fixed"]), "--history", str(files["history"])]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "the rates recorded in history.json" in result.output
+    assert "differ" not in result.output  # fixed every 2 epochs is what the history recorded
+    mismatch = CliRunner().invoke(
+        main, ["plan", str(files["good"]), "--history", str(files["history"])]
+    )
+    assert mismatch.exit_code == 0, mismatch.output
+    assert "The replayed stages differ from the recorded ones" in mismatch.output
+
+
+def test_a_csvlogger_history(tmp_path: Path, files: dict[str, Path]) -> None:
+    path = tmp_path / "training.csv"
+    path.write_text("epoch,loss,val_loss\n0,1.0,1.0\n1,0.9,1.0\n2,0.8,0.9\n")
+    out = plan_json(str(files["good"]), "--history", str(path), "--groups", "2")
+    assert [e["stage"] for e in out["epochs"]] == [1, 1, 2]
+
+
+def test_plot_of_the_dry_run(tmp_path: Path, files: dict[str, Path]) -> None:
+    png = tmp_path / "plots" / "replay.png"
+    result = CliRunner().invoke(
+        main, ["plan", str(files["fixed"]), "--history", str(files["history"]), "--plot", str(png)]
+    )
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    assert png.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--groups", "3", "--history", "{run}"], "has no 'val_loss', which the schedule's policy"),
+        ([], "the number of groups is unknown: give --groups N"),
+        (["--groups", "3", "--history", "{history}", "--epochs", "99"], "--epochs 99 is more"),
+        (["--groups", "3", "--history", "{missing}"], "does not exist"),
+        (["--groups", "3", "--model", "{corrupt}"], "cannot load it as a Keras model"),
+        (["--groups", "3", "--model", "{history}"], "not a saved Keras model"),
+    ],
+)
+def test_bad_input_exits_2_with_an_explanation(
+    tmp_path: Path, files: dict[str, Path], args: list[str], message: str
+) -> None:
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"loss": [1.0, 0.5], "accuracy": [0.5, 0.6]}))
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"PK\x03\x04 this is not a zip archive")
+    names = {"run": run, "history": files["history"], "missing": tmp_path / "nope.json",
+             "corrupt": corrupt}
+    filled = [a.format(**{k: str(v) for k, v in names.items()}) for a in args]
+    result = CliRunner().invoke(main, ["plan", str(files["good"]), *filled])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_schedule_for_more_groups_than_there_are(tmp_path: Path) -> None:
+    schedule = tmp_path / "s.json"
+    schedule.write_text(json.dumps({"policy": {"type": "fixed_epoch", "every": 1}, "initial": 4}))
+    result = CliRunner().invoke(main, ["plan", str(schedule), "--groups", "3"])
+    assert result.exit_code == 2
+    assert "initial: must be <= the number of groups (3), got 4" in result.output
+
+
+@pytest.mark.keras
+def test_groups_of_a_saved_model(tmp_path: Path, files: dict[str, Path]) -> None:
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, name="a"),
+                              keras.layers.Dense(3, name="b"), keras.layers.Dense(2, name="c")])
+    path = tmp_path / "m.keras"
+    model.save(path)
+    out = plan_json(str(files["fixed"]), "--model", str(path), "--epochs", "6")
+    assert out["groups"] == [
+        {"name": "a", "n_layers": 1, "n_params": 25},
+        {"name": "b", "n_layers": 1, "n_params": 18},
+        {"name": "c", "n_layers": 1, "n_params": 8},
+    ]
+    assert [e["trainable"] for e in out["epochs"]][::2] == [["c"], ["b", "c"], ["a", "b", "c"]]
+    table = CliRunner().invoke(main, ["plan", str(files["fixed"]), "--model", str(path)])
+    assert table.exit_code == 0, table.output
+    assert "3 groups of" in table.output and "parameters" in table.output
+
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"policy": {"type": "fixed_epoch", "every": 1},
+                                 "groups": {"type": "count", "n": 5}}))
+    result = CliRunner().invoke(main, ["plan", str(wrong), "--model", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "does not fit the model" in result.output and "must be <= 3" in result.output
+
+
+def test_plan_in_a_subprocess(files: dict[str, Path], run_cli: RunCli) -> None:
+    ok = run_cli("plan", str(files["fixed"]), "--groups", "3", "--epochs", "4")
+    assert ok.returncode == 0, ok.stderr
+    assert "after epoch 2 -> stage 2" in ok.stdout
+    bad = run_cli("plan", str(files["good"]), "--groups", "3", "--history", "nope.csv")
+    assert bad.returncode == 2
+    assert "nope.csv does not exist" in bad.stderr
+    assert "Traceback" not in bad.stderr

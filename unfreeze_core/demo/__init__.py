@@ -1,0 +1,20 @@
+"""The ``unfreeze demo`` experiment: real transfer learning on digits shipped in the package.
+
+:mod:`.data` and :mod:`.strategies` are plain Python; :mod:`.experiment` imports Keras.
+"""
+
+from __future__ import annotations
+
+from .data import TransferData, load_digits, make_transfer
+from .strategies import BASELINES, PROGRESSIVE, STRATEGIES, Strategy, default_schedule
+
+__all__ = [
+    "BASELINES",
+    "PROGRESSIVE",
+    "STRATEGIES",
+    "Strategy",
+    "TransferData",
+    "default_schedule",
+    "load_digits",
+    "make_transfer",
+]
