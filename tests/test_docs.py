@@ -6,19 +6,15 @@ A block that only shows a call (not a complete program) says so right above it w
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import re
 import tomllib
-from pathlib import Path
 
 import pytest
 
 from unfreeze_core import load_schedule
 from unfreeze_core.reference import BEGIN, END, markdown_reference
 
-ROOT = Path(__file__).resolve().parent.parent
+from .docs.snippets import ROOT, blocks, run_page
 
 # Pages whose python blocks run here, top to bottom in one namespace per page.
 # Pages that train Keras models run their blocks in their own tests.
@@ -31,34 +27,10 @@ EXECUTED_PAGES = [
     "docs/migration.md",
 ]
 
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.DOTALL | re.MULTILINE)
-
-
-def blocks(text: str) -> list[tuple[str, str, str]]:
-    """(language, code, the prose just before the block)."""
-    out, last = [], 0
-    for match in FENCE.finditer(text):
-        out.append((match.group(1), match.group(2), text[last : match.start()]))
-        last = match.end()
-    return out
-
 
 @pytest.mark.parametrize("page", EXECUTED_PAGES)
 def test_python_blocks_run_and_print_what_the_page_says(page: str) -> None:
-    namespace: dict[str, object] = {"__name__": "__docs__"}
-    printed = ""
-    ran = 0
-    for lang, code, before in blocks((ROOT / page).read_text()):
-        if lang == "python" and before.rstrip().endswith("-->") and "<!-- fragment" in before:
-            continue  # marked as a fragment (not a complete program) right above the block
-        if lang == "python":
-            buffer = io.StringIO()
-            with contextlib.redirect_stdout(buffer):
-                exec(compile(code, f"{page}:block{ran}", "exec"), namespace)
-            printed = buffer.getvalue()
-            ran += 1
-        elif lang == "" and before.strip().endswith("prints"):
-            assert printed == code, f"{page}: the block before 'prints' printed:\n{printed}"
+    ran, _ = run_page(page)
     assert ran > 0
 
 

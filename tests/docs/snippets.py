@@ -33,8 +33,11 @@ def is_fragment(before: str) -> bool:
     return before.rstrip().endswith("-->") and "<!-- fragment" in before
 
 
-def run_page(page: str | Path) -> int:
-    """Run ``page``'s python blocks and check its "prints" blocks; the blocks run.
+def run_page(page: str | Path) -> tuple[int, int]:
+    """Run ``page``'s python blocks and check its "prints" blocks.
+
+    Returns:
+        How many python blocks ran and how many "prints" blocks were compared.
 
     Raises:
         AssertionError: a "prints" block differs from what was printed (the message
@@ -43,7 +46,7 @@ def run_page(page: str | Path) -> int:
     path = Path(page) if Path(page).is_absolute() else ROOT / page
     namespace: dict[str, object] = {"__name__": "__docs__"}
     printed: str | None = None
-    ran = 0
+    ran = compared = 0
     for lang, code, before in blocks(path.read_text()):
         if lang == "python" and is_fragment(before):
             continue
@@ -59,4 +62,5 @@ def run_page(page: str | Path) -> int:
                 f"{path.name}: the page says the block before 'prints' prints:\n{code}\n"
                 f"but it printed:\n{printed}"
             )
-    return ran
+            compared += 1
+    return ran, compared
