@@ -1,0 +1,41 @@
+"""The Keras 3 driver: run a :class:`~unfreeze_core.Schedule` on a real model during ``fit``.
+
+This package imports Keras and runs on its TensorFlow, JAX and PyTorch backends (what
+differs per backend is in ``unfreeze_core.keras.backend``); the engine in
+:mod:`unfreeze_core` imports none of them. The user-facing names:
+
+- :class:`ProgressiveUnfreezing`: the callback (also importable from ``unfreeze_core``).
+- :func:`plan`: a model's groups under a schedule and when each unfreezes, before training.
+- :func:`flatten_layers`: the weighted layers of a model in forward order, as the
+  groupings see them.
+"""
+
+from __future__ import annotations
+
+from .callback import (
+    LOG_GRAD_NORM,
+    LOG_LR,
+    LOG_STAGE,
+    LOG_STAGE_INDEX,
+    LOG_TRAINABLE,
+    DriverError,
+    ProgressiveUnfreezing,
+)
+from .layers import LayerRecord, flatten_layers
+from .plan import Plan, PlannedGroup, plan, resolve
+
+__all__ = [
+    "LOG_GRAD_NORM",
+    "LOG_LR",
+    "LOG_STAGE",
+    "LOG_STAGE_INDEX",
+    "LOG_TRAINABLE",
+    "DriverError",
+    "LayerRecord",
+    "Plan",
+    "PlannedGroup",
+    "ProgressiveUnfreezing",
+    "flatten_layers",
+    "plan",
+    "resolve",
+]

@@ -1,0 +1,482 @@
+"""``ProgressiveUnfreezing``: the Keras callback that runs a schedule during ``model.fit``.
+
+The user compiles as usual and adds the callback; nothing else::
+
+    model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=20, callbacks=[ProgressiveUnfreezing(schedule, verbose=1)])
+
+At train begin the callback splits the model into the schedule's groups, makes sure the
+optimizer is built over every variable that may ever train (so no ``Unknown variable``
+error, and no state is thrown away at a stage change), patches that optimizer instance
+for per-group learning rates, and freezes all but the first stage. At every stage change
+it flips ``trainable`` flags and re-traces the train function once; nothing else is
+rebuilt, and the optimizer keeps its ``iterations`` and moments. The same code runs on
+the TensorFlow, JAX and PyTorch backends; what differs is in :mod:`.backend`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from os import PathLike
+from typing import Any
+
+import keras
+import numpy as np
+
+from ..config import load_schedule
+from ..errors import UnfreezeError
+from ..events import EpochEnd, Event, StepEnd, TrainBegin
+from ..plugins import notify_stage_change
+from ..schedule import Decision, Schedule, ScheduleState
+from . import backend
+from .checkpoint import Backup
+from .layers import TrainableSnapshot, count_params
+from .optimizer import OptimizerDriver, check_drivable, ensure_covers, unwrap
+from .plan import Resolution, check_advances, n_stages, resolve, sub_policies
+
+__all__ = ["DriverError", "ProgressiveUnfreezing"]
+
+LOG_STAGE = "unfreeze_stage"
+LOG_STAGE_INDEX = "unfreeze_stage_index"
+LOG_TRAINABLE = "unfreeze_trainable_params"
+LOG_GRAD_NORM = "unfreeze_grad_norm"
+LOG_LR = "unfreeze_lr/"
+
+
+class DriverError(UnfreezeError, ValueError):
+    """The model, its optimizer or the run cannot be driven as asked; says what to do."""
+
+
+def human(n: float) -> str:
+    """``23534592 -> '23.5M'``, ``1520 -> '1.5K'``, ``12 -> '12'``."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= size:
+            return f"{n / size:.1f}{suffix}"
+    return str(int(n))
+
+
+def _to_float(value: Any) -> float | None:
+    try:
+        return float(backend.to_numpy(value).reshape(()))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+class ProgressiveUnfreezing(keras.callbacks.Callback):
+    """Progressively unfreeze a Keras model during ``fit``, as ``schedule`` says.
+
+    Args:
+        schedule: a :class:`~unfreeze_core.Schedule`, or what
+            :func:`~unfreeze_core.load_schedule` reads (a dict, a ``.toml``/``.json`` path).
+        verbose: 1 prints a line at each stage change and at a final-stage stop, in the
+            style of Keras callbacks.
+        restore_best_weights: at a final-stage stop (``final="stop"``), restore the
+            weights of the best epoch of the schedule's ``monitor``.
+        backup_dir: folder for a checkpoint written at every epoch end (weights, the full
+            optimizer state, the schedule state). A later ``fit`` with the same folder
+            resumes after the last completed epoch, at the same stage. Use it instead of
+            ``keras.callbacks.BackupAndRestore``.
+        delete_backup: remove ``backup_dir`` when ``fit`` completes.
+        log_lr: add each group's effective learning rate to the epoch logs.
+
+    Epoch logs gain (for ``History``, ``CSVLogger``, ``TensorBoard``; list this callback
+    before them): ``unfreeze_stage`` (groups trainable during the epoch),
+    ``unfreeze_stage_index`` (advances made), ``unfreeze_trainable_params``,
+    ``unfreeze_lr/<group>`` (each group's rate at the epoch's last step, 0 when frozen)
+    and, with a ``GradNorm`` policy, ``unfreeze_grad_norm`` (the last reading).
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from unfreeze_core import Schedule, FixedEpoch, ProgressiveUnfreezing
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
+        ...                           keras.layers.Dense(1)])
+        >>> model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        >>> cb = ProgressiveUnfreezing(Schedule(FixedEpoch(every=1)))
+        >>> h = model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=2, verbose=0,
+        ...               callbacks=[cb])
+        >>> h.history["unfreeze_stage"]
+        [1.0, 2.0]
+    """
+
+    def __init__(
+        self,
+        schedule: Schedule | Mapping[str, Any] | str | PathLike[str],
+        *,
+        verbose: int = 0,
+        restore_best_weights: bool = False,
+        backup_dir: str | PathLike[str] | None = None,
+        delete_backup: bool = True,
+        log_lr: bool = True,
+    ):
+        super().__init__()
+        self.schedule: Schedule = (
+            schedule if isinstance(schedule, Schedule) else load_schedule(schedule)  # type: ignore[arg-type]
+        )
+        self.verbose = verbose
+        self.restore_best_weights = restore_best_weights
+        self.backup = Backup(backup_dir) if backup_dir is not None else None
+        self.delete_backup = delete_backup
+        self.log_lr = log_lr
+        self.norm_every = tuple(
+            sorted(
+                {
+                    int(p.check_every)
+                    for p in sub_policies(self.schedule.policy)
+                    if hasattr(p, "reads_step") and isinstance(getattr(p, "check_every", None), int)
+                }
+            )
+        )
+        if self.norm_every:
+            # Only then is Python called per batch (Keras dispatches the default no-op
+            # asynchronously otherwise).
+            self.on_train_batch_end = self._on_step_end
+        self.state: ScheduleState | None = None
+        self.resolution: Resolution | None = None
+        self.timeline: list[tuple[int, int]] = []
+        self.grad_norms: tuple[float, ...] | None = None
+        self.driver: OptimizerDriver | None = None
+        self._reset_run()
+
+    def _reset_run(self) -> None:
+        self._snapshot: TrainableSnapshot | None = None
+        self._first_epoch = True
+        self._restored_epochs: int | None = None
+        self._step = 0
+        self._epoch_start_step = 0
+        self._last_step = 0
+        self._epoch = 0
+        self._best_weights: list[Any] | None = None
+        self._last_norm = float("nan")
+        self._total_params = 0
+        self._warned_local = False
+
+    # --- properties ---------------------------------------------------------------------
+
+    @property
+    def groups(self) -> tuple[Any, ...]:
+        """The groups of the current run (input side first)."""
+        return self.resolution.groups if self.resolution is not None else ()
+
+    # --- setup --------------------------------------------------------------------------
+
+    def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
+        model = self.model
+        self._teardown(final=False)
+        self._reset_run()
+        self.timeline = []
+        snapshot = TrainableSnapshot(model)
+        try:
+            self._setup(model)
+        except BaseException:
+            self._teardown(final=False)
+            snapshot.restore()
+            raise
+        self._snapshot = snapshot
+
+    def _setup(self, model: Any) -> None:
+        if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+            raise DriverError(
+                f"model {model.name!r} is not compiled: call model.compile(optimizer=..., "
+                "loss=...) before fit"
+            )
+        problem = check_drivable(model.optimizer)
+        if problem is not None:
+            raise DriverError(f"cannot drive the optimizer: {problem}")
+        res = resolve(model, self.schedule)
+        n = len(res.groups)
+        check_advances(self.schedule, n)
+        self.resolution = res
+        mode = self.schedule.batchnorm
+        group_of: dict[int, int] = {}
+        for g, members in enumerate(res.members):
+            for record in members:
+                for v in record.variables:
+                    group_of[id(v)] = g
+        if mode == "train":
+            for record in res.batchnorm:
+                for v in record.variables:
+                    group_of[id(v)] = n
+        capable = {id(v) for r in res.records for v in r.variables}
+        candidates = [v for v in model.variables if id(v) in capable]
+        self._total_params = count_params([v for v in candidates if id(v) in group_of])
+        ensure_covers(model.optimizer, candidates, model)
+        opt = unwrap(model.optimizer)
+        restored = self._restore(model, res) if self.backup is not None else None
+        self._step = int(backend.to_numpy(opt.iterations))
+        if restored is not None:
+            self.state = restored
+        else:
+            self.state = self.schedule.start(n, step=self._step)
+        self.driver = OptimizerDriver(
+            model.optimizer, model, self.schedule, n, group_of, self.norm_every
+        )
+        self.driver.install()
+        self._apply(self.state)
+        if self.verbose:
+            self._print(
+                f"ProgressiveUnfreezing: {n} groups, {n_stages(self.schedule, n)} stages; "
+                f"{self._describe(self.state)}"
+            )
+
+    def _restore(self, model: Any, res: Resolution) -> ScheduleState | None:
+        assert self.backup is not None
+        found = self.backup.load()
+        if found is None:
+            return None
+        data, weights = found
+        names = [g.name for g in res.groups]
+        if data.get("groups") != names:
+            raise DriverError(
+                f"the backup in {self.backup.directory} was written for groups "
+                f"{data.get('groups')}, but this model and schedule give {names}; "
+                "delete the folder to start afresh or restore the matching model"
+            )
+        model.load_weights(str(weights))
+        state = ScheduleState.from_dict(data["state"])
+        self._restored_epochs = int(data["epochs_done"])
+        self.timeline = [(int(e), int(s)) for e, s in data.get("timeline", [])]
+        model._initial_epoch = self._restored_epochs
+        return state
+
+    # --- applying a stage ---------------------------------------------------------------
+
+    def _apply(self, state: ScheduleState) -> None:
+        """Set every flag for ``state`` and re-trace the train function (once)."""
+        res, model = self.resolution, self.model
+        assert res is not None and self.driver is not None
+        backend.sync(model)  # JAX mid-epoch: the weights are in the trainer's state
+        trainable = set(state.trainable)
+        mode = self.schedule.batchnorm
+        want: dict[int, bool] = {}
+        for g, members in enumerate(res.members):
+            for record in members:
+                want[id(record.layer)] = g in trainable
+        for record in res.batchnorm:
+            want[id(record.layer)] = mode == "train"
+        for record in res.ungrouped:
+            want[id(record.layer)] = False
+        model.trainable = True
+        for record in res.records:  # pre-order: a parent before its sublayers
+            record.layer.trainable = want.get(id(record.layer), False)
+        opt = unwrap(model.optimizer)
+        known = opt._trainable_variables_indices
+        unknown = [v.path for v in model.trainable_variables if opt._var_key(v) not in known]
+        if unknown:
+            raise DriverError(f"internal: the optimizer does not know {unknown[:5]}")
+        self.driver.set_state(state)
+        backend.retrace(model)
+
+    def _trainable_params(self) -> int:
+        return count_params(self.model.trainable_variables)
+
+    def _describe(self, state: ScheduleState) -> str:
+        n = state.n_groups
+        names = ", ".join(repr(self.groups[g].name) for g in state.trainable)
+        return (
+            f"stage {state.stage_index + 1}/{n_stages(self.schedule, n)} trains "
+            f"{len(state.trainable)} of {n} groups "
+            f"({names if len(state.trainable) <= 4 else '...'}), "
+            f"{human(self._trainable_params())} of {human(self._total_params)} parameters trainable"
+        )
+
+    def _print(self, message: str) -> None:
+        from keras.src.utils import io_utils
+
+        io_utils.print_msg(message)
+
+    # --- events -------------------------------------------------------------------------
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        if self._first_epoch:
+            self._first_epoch = False
+            self._check_start(epoch)
+            self._feed(TrainBegin(epoch, self._step), epoch)
+        self._epoch = epoch
+        self._epoch_start_step = self._step
+        self._last_step = self._step
+
+    def _check_start(self, epoch: int) -> None:
+        other = getattr(self.model, "_initial_epoch", None)
+        if self._restored_epochs is not None and epoch != self._restored_epochs:
+            message = (
+                f"fit starts at epoch {epoch + 1} but the driver's backup ends after epoch "
+                f"{self._restored_epochs}: another callback (keras.callbacks.BackupAndRestore?) "
+                "moved the start. Keep only ProgressiveUnfreezing(backup_dir=...)"
+            )
+        elif self._restored_epochs is None and other and epoch > 0:
+            message = (
+                f"fit resumes at epoch {epoch + 1} (keras.callbacks.BackupAndRestore restored "
+                "it), but the schedule's stage and policy state were not saved with it. Use "
+                "ProgressiveUnfreezing(schedule, backup_dir=...) instead of BackupAndRestore"
+            )
+        else:
+            return
+        self._abort()
+        raise DriverError(message)
+
+    def _abort(self) -> None:
+        self._teardown(final=False)
+        if self._snapshot is not None:
+            self._snapshot.restore()
+
+    def _on_step_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
+        step = self._epoch_start_step + batch + 1
+        every = self.norm_every
+        reads = [s for s in range(self._last_step + 1, step + 1) if any(s % c == 0 for c in every)]
+        self._last_step = step
+        self._step = step
+        if not reads or self.driver is None:
+            return
+        norms, _ = backend.agree(self.driver.read_norms(len(reads)))
+        self.grad_norms = norms
+        self._last_norm = float(np.sqrt(sum(x * x for x in norms)))
+        self._feed(StepEnd(self._epoch, reads[-1], norms), self._epoch, mid_epoch=True)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.state is None or self.driver is None:
+            return
+        opt = unwrap(self.model.optimizer)
+        self._step = int(backend.to_numpy(opt.iterations))
+        state = self.state
+        self.timeline.append((epoch, state.stage))
+        if logs is not None:
+            logs.update(self._logs(state))
+        numeric = {}
+        for key, value in sorted((logs or {}).items()):
+            f = _to_float(value)
+            if f is not None:
+                numeric[key] = f
+        agreed, same = backend.agree(list(numeric.values()))
+        if not same and not self._warned_local:
+            self._warned_local = True
+            warnings.warn(
+                "ProgressiveUnfreezing: the epoch logs differ between the training "
+                "processes (a metric computed on local data?); every process decides from "
+                "their mean",
+                stacklevel=2,
+            )
+        numeric = dict(zip(numeric, agreed, strict=True))
+        self._feed(EpochEnd(epoch, self._step, numeric), epoch)
+        assert self.state is not None
+        if (
+            self.restore_best_weights
+            and self.state.best_epoch == epoch
+            and self.state.best is not None
+        ):
+            self._best_weights = self.model.get_weights()
+        if self.backup is not None:
+            self._save_backup(epoch)
+
+    def _logs(self, state: ScheduleState) -> dict[str, float]:
+        out = {
+            LOG_STAGE: float(state.stage),
+            LOG_STAGE_INDEX: float(state.stage_index),
+            LOG_TRAINABLE: float(self._trainable_params()),
+        }
+        if self.norm_every:
+            out[LOG_GRAD_NORM] = self._last_norm
+        if self.log_lr:
+            last = max(self._step - 1, 0)
+            base = self._base_lr(last)
+            mults = self.schedule.lr_multipliers(state, step=last)
+            for group, m in zip(self.groups, mults, strict=False):
+                out[LOG_LR + group.name] = base * m
+        return out
+
+    def _base_lr(self, step: int) -> float:
+        opt = unwrap(self.model.optimizer)
+        lr = opt._learning_rate
+        if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
+            return float(keras.ops.convert_to_numpy(lr(step)))
+        value = _to_float(opt.learning_rate)
+        return value if value is not None else float("nan")
+
+    def _feed(self, event: Event, epoch: int, *, mid_epoch: bool = False) -> None:
+        assert self.state is not None
+        before = self.state
+        self.state, decision = self.schedule.update(before, event)
+        if decision.advanced:
+            self._apply(self.state)
+            if self.verbose:
+                self._announce(decision, epoch, mid_epoch)
+            notify_stage_change(
+                self.schedule,
+                before,
+                self.state,
+                groups=self.groups,
+                model=self.model,
+                logs=event.logs if isinstance(event, EpochEnd) else None,
+            )
+        if decision.stop:
+            self._stop(decision, epoch)
+
+    def _announce(self, decision: Decision, epoch: int, mid_epoch: bool) -> None:
+        assert self.state is not None
+        state = self.state
+        n = state.n_groups
+        when = f"Epoch {epoch + 1} (step {state.step})" if mid_epoch else f"Epoch {epoch + 2}"
+        newly = decision.newly_trainable
+        total = n_stages(self.schedule, n)
+        numbers = (
+            f"stage {state.stage_index + 1}/{total}, {human(self._trainable_params())} of "
+            f"{human(self._total_params)} parameters trainable"
+        )
+        last = not mid_epoch and epoch + 1 >= int((self.params or {}).get("epochs") or 0) > 0
+        if newly and last:
+            # The decision came at the end of the run's last epoch: no epoch of this fit
+            # trains the new stage; a later fit (initial_epoch=...) continues with it.
+            noun = "group" if len(newly) == 1 else "groups"
+            names = ", ".join(repr(self.groups[g].name) for g in newly)
+            self._print(
+                f"Epoch {epoch + 1}: the schedule advanced after the last epoch; {noun} "
+                f"{names} will train if training continues ({numbers})"
+            )
+        elif newly:
+            noun = "group" if len(newly) == 1 else "groups"
+            names = ", ".join(repr(self.groups[g].name) for g in newly)
+            self._print(f"{when}: unfreezing {noun} {names} ({numbers})")
+        else:
+            names = ", ".join(repr(self.groups[g].name) for g in state.trainable)
+            self._print(f"{when}: training groups {names} ({numbers})")
+
+    def _stop(self, decision: Decision, epoch: int) -> None:
+        self.model.stop_training = True
+        restored = ""
+        if self.restore_best_weights and self._best_weights is not None:
+            self.model.set_weights(self._best_weights)
+            restored = "; restored its weights"
+        if self.verbose:
+            best = ""
+            if decision.best_epoch is not None and decision.best is not None:
+                best = (
+                    f" (best {self.schedule.resolved_monitor} {decision.best:.4g} at epoch "
+                    f"{decision.best_epoch + 1}{restored})"
+                )
+            self._print(f"Epoch {epoch + 1}: final stage done, stopping{best}")
+
+    def _save_backup(self, epoch: int) -> None:
+        assert self.backup is not None and self.driver is not None and self.state is not None
+        payload = {
+            "state": self.state.to_dict(),
+            "groups": [g.name for g in self.groups],
+            "timeline": [list(x) for x in self.timeline],
+        }
+        with self.driver.saving_everything():
+            self.backup.save(self.model, payload, epochs_done=epoch + 1)
+
+    def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        self._teardown(final=True)
+
+    def _teardown(self, *, final: bool) -> None:
+        model = getattr(self, "_model", None)
+        if self.driver is not None:
+            self.driver.uninstall(keep_save=final)
+            if not final:
+                self.driver = None
+            if final and model is not None:
+                model.train_function = None  # the next fit traces without the rate patches
+        if model is not None and self._restored_epochs is not None:
+            model._initial_epoch = None
+        if final and self.backup is not None and self.delete_backup:
+            self.backup.delete()

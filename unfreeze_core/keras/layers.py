@@ -1,0 +1,142 @@
+"""A Keras model as the engine sees it: its weighted layers in forward order, and their flags.
+
+:func:`flatten_layers` walks a model (descending into nested models and layers that hold
+sublayers) and returns one :class:`LayerRecord` per layer that *owns* weights, input side
+first. Each record carries the engine's plain :class:`~unfreeze_core.LayerInfo` and the
+live layer. :class:`TrainableSnapshot` saves and restores every layer's ``trainable`` flag,
+so a setup that fails leaves the model exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import attrs
+import keras
+
+from ..groupings import LayerInfo
+
+__all__ = ["LayerRecord", "TrainableSnapshot", "flatten_layers", "is_batchnorm", "own_variables"]
+
+
+def is_batchnorm(layer: Any) -> bool:
+    """Whether ``layer`` is a batch normalization layer (moving statistics, inference mode)."""
+    return isinstance(layer, keras.layers.BatchNormalization)
+
+
+def own_variables(layer: Any) -> list[Any]:
+    """The variables ``layer`` itself creates as trainable (not those of its sublayers).
+
+    A layer's ``trainable`` setter flips exactly these, so they are the variables that
+    can ever train through this layer.
+    """
+    seen: set[int] = set()
+    out = []
+    for v in getattr(layer, "_trainable_variables", []):
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
+def _children(layer: Any) -> list[Any]:
+    return list(getattr(layer, "_layers", []) or [])
+
+
+@attrs.frozen(eq=False)
+class LayerRecord:
+    """One layer that owns weights: its :class:`LayerInfo` and the live Keras layer."""
+
+    info: LayerInfo
+    layer: Any
+    variables: tuple[Any, ...]
+
+    @property
+    def path(self) -> str:
+        return self.info.path
+
+
+def _walk(layer: Any, prefix: str, seen: set[int]) -> Iterator[tuple[str, Any]]:
+    for child in _children(layer):
+        if id(child) in seen:
+            continue
+        seen.add(id(child))
+        path = f"{prefix}/{child.name}" if prefix else str(child.name)
+        yield path, child
+        yield from _walk(child, path, seen)
+
+
+def iter_sublayers(model: Any) -> Iterator[tuple[str, Any]]:
+    """Every sublayer of ``model`` (pre-order, each once) with its path from the model."""
+    yield from _walk(model, "", {id(model)})
+
+
+def flatten_layers(model: Any) -> list[LayerRecord]:
+    """The layers of ``model`` that own weights, in forward order, nested models opened.
+
+    Functional and Sequential models list their layers in forward (topological) order;
+    subclassed models in the order their layers were assigned, the best order available
+    without tracing. Layers without weights (inputs, activations, pooling) are skipped.
+
+    Raises:
+        ValueError: the model (or one of its layers) is not built yet, so its weights do
+            not exist; build it first.
+    """
+    unbuilt = [path for path, la in iter_sublayers(model) if not la.built]
+    if not getattr(model, "built", False) or unbuilt:
+        where = f" (unbuilt layers: {', '.join(unbuilt[:10])})" if unbuilt else ""
+        raise ValueError(
+            f"model {model.name!r} is not built{where}, so its weights do not exist yet. "
+            "Build it before fit: give a Sequential model an `keras.Input(shape)`, or call "
+            "`model.build(input_shape)` or `model(batch)` once."
+        )
+    records: list[LayerRecord] = []
+    paths: set[str] = set()
+    for path, layer in iter_sublayers(model):
+        variables = own_variables(layer)
+        if not variables:
+            continue
+        unique = path
+        k = 1
+        while unique in paths:
+            k += 1
+            unique = f"{path}#{k}"
+        paths.add(unique)
+        n_params = int(sum(_size(v) for v in variables))
+        info = LayerInfo(unique, str(layer.name), n_params, is_batchnorm(layer))
+        records.append(LayerRecord(info, layer, tuple(variables)))
+    return records
+
+
+def _size(variable: Any) -> int:
+    n = 1
+    for d in variable.shape:
+        n *= int(d)
+    return n
+
+
+def count_params(variables: Sequence[Any]) -> int:
+    """Total number of scalars in ``variables``."""
+    return int(sum(_size(v) for v in variables))
+
+
+class TrainableSnapshot:
+    """Every layer's and variable's ``trainable`` flag, restorable in one call."""
+
+    def __init__(self, model: Any):
+        self._layers = [(model, bool(model.trainable))] + [
+            (la, bool(la.trainable)) for _, la in iter_sublayers(model)
+        ]
+        self._variables = [
+            (v, bool(v.trainable))
+            for la, _ in self._layers
+            for v in own_variables(la)
+        ]
+
+    def restore(self) -> None:
+        """Put every flag back (parents first, since a layer's setter recurses)."""
+        for layer, flag in self._layers:
+            layer.trainable = flag
+        for variable, flag in self._variables:
+            variable.trainable = flag

@@ -1,0 +1,241 @@
+"""Groups of a real model under a schedule, inspectable before training.
+
+:func:`resolve` turns a model and a schedule's ``groups`` spec into groups of live
+layers (the driver uses it at train begin); :func:`plan` describes them for people:
+group names, their layers, parameter counts, and when each unfreezes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+from ..errors import ConfigError, Problem
+from ..groupings import Auto, Group
+from ..policies.fixed_epoch import FixedEpoch
+from ..schedule import Schedule
+from .layers import LayerRecord, flatten_layers
+
+__all__ = ["Plan", "PlannedGroup", "Resolution", "plan", "resolve", "sub_policies"]
+
+
+@attrs.frozen(eq=False)
+class Resolution:
+    """A model split into groups.
+
+    Attributes:
+        records: every layer that owns weights, forward order.
+        groups: the groups, input side first.
+        members: per group, its layer records.
+        batchnorm: BatchNormalization layers handled by the schedule's ``batchnorm``
+            mode rather than by a group (all of them unless the mode is ``"follow"``).
+        ungrouped: other weighted layers in no group (``ByLayers`` leaves them frozen).
+    """
+
+    records: tuple[LayerRecord, ...]
+    groups: tuple[Group, ...]
+    members: tuple[tuple[LayerRecord, ...], ...]
+    batchnorm: tuple[LayerRecord, ...]
+    ungrouped: tuple[LayerRecord, ...]
+
+
+def resolve(model: Any, schedule: Schedule) -> Resolution:
+    """Split ``model`` into the groups of ``schedule.groups``.
+
+    BatchNormalization layers take part in the grouping only with ``batchnorm="follow"``;
+    otherwise the mode alone decides them (``Auto`` would else make each one a group of
+    its own that never trains).
+
+    Raises:
+        ConfigError: the spec matches no layer or names a missing one (the message lists
+            the available layer paths), or the model has no weighted layer.
+    """
+    records = tuple(flatten_layers(model))
+    follow = schedule.batchnorm == "follow"
+    candidates = [r for r in records if follow or not r.info.is_batchnorm]
+    groups = schedule.groups.resolve([r.info for r in candidates])
+    by_path = {r.path: r for r in records}
+    members = tuple(tuple(by_path[p] for p in g.layers) for g in groups)
+    grouped = {p for g in groups for p in g.layers}
+    bn = tuple(r for r in records if r.info.is_batchnorm and not follow)
+    ungrouped = tuple(
+        r for r in records if r.path not in grouped and not (r.info.is_batchnorm and not follow)
+    )
+    if not isinstance(schedule.groups, Auto) and not groups:
+        raise ConfigError([Problem("groups", "the grouping produced no group")])
+    return Resolution(records, tuple(groups), members, bn, ungrouped)
+
+
+def sub_policies(policy: Any) -> Iterator[Any]:
+    """``policy`` and every policy nested in it (through ``policies`` / ``policy``)."""
+    yield policy
+    for child in getattr(policy, "policies", ()) or ():
+        yield from sub_policies(child)
+    inner = getattr(policy, "policy", None)
+    if inner is not None and inner is not policy:
+        yield from sub_policies(inner)
+
+
+def n_stages(schedule: Schedule, n_groups: int) -> int:
+    """How many stages a run over ``n_groups`` groups can have."""
+    sets = schedule.stage_sets(n_groups)
+    if sets is not None:
+        return len(sets)
+    return 1 + math.ceil(max(n_groups - schedule.initial, 0) / schedule.advance_by)
+
+
+def check_advances(schedule: Schedule, n_groups: int) -> None:
+    """Reject a schedule that asks for more advances than the groups allow.
+
+    Raises:
+        ConfigError: ``initial`` exceeds the group count, or a ``FixedEpoch(at=...)``
+            timetable lists more advances than there are stages left to reach.
+    """
+    if schedule.initial > n_groups:
+        raise ConfigError(
+            [
+                Problem(
+                    "initial",
+                    f"must be <= the number of groups ({n_groups}), got {schedule.initial}; "
+                    "lower it or split the model into more groups (groups=...)",
+                )
+            ]
+        )
+    most = n_stages(schedule, n_groups) - 1
+    for p in sub_policies(schedule.policy):
+        at = getattr(p, "at", None)
+        if isinstance(p, FixedEpoch) and at is not None and len(at) > most:
+            raise ConfigError(
+                [
+                    Problem(
+                        "policy.at",
+                        f"lists {len(at)} advances ({list(at)}) but {n_groups} groups with "
+                        f"initial={schedule.initial}, advance_by={schedule.advance_by} allow "
+                        f"at most {most}; drop {len(at) - most} entries or split the model "
+                        "into more groups",
+                    )
+                ]
+            )
+
+
+@attrs.frozen
+class PlannedGroup:
+    """One group of a :class:`Plan`.
+
+    Attributes:
+        index: 0 for the group nearest the input.
+        name: the group's name.
+        layers: its layers' paths.
+        n_params: parameters that can train in it.
+        stage_index: advances made when it first trains (0: from the start), ``None``
+            when no stage includes it.
+        epoch: 0-based epoch from which it trains under a fixed timetable (``FixedEpoch``
+            only, and only when ``epochs`` is given); ``None`` otherwise.
+    """
+
+    index: int
+    name: str
+    layers: tuple[str, ...]
+    n_params: int
+    stage_index: int | None
+    epoch: int | None
+
+
+@attrs.frozen
+class Plan:
+    """What the driver will do with a model: its groups and when each unfreezes."""
+
+    groups: tuple[PlannedGroup, ...]
+    n_stages: int
+    total_params: int
+    batchnorm: str
+    batchnorm_layers: tuple[str, ...]
+    ungrouped: tuple[str, ...]
+
+    def format(self) -> str:
+        """A plain-text table, one group per line, head last."""
+        lines = [
+            f"{len(self.groups)} group{'s' * (len(self.groups) != 1)}, "
+            f"{self.n_stages} stage{'s' * (self.n_stages != 1)}, "
+            f"{self.total_params:,} parameters that can train; batchnorm={self.batchnorm!r}",
+            f"{'#':>3}  {'group':<32} {'layers':>6} {'params':>12}  {'stage':>5}  {'epoch':>5}",
+        ]
+        for g in self.groups:
+            stage = "-" if g.stage_index is None else str(g.stage_index + 1)
+            epoch = "-" if g.epoch is None else str(g.epoch + 1)
+            lines.append(
+                f"{g.index:>3}  {g.name[:32]:<32} {len(g.layers):>6} {g.n_params:>12,}  "
+                f"{stage:>5}  {epoch:>5}"
+            )
+        if self.batchnorm_layers:
+            lines.append(f"{len(self.batchnorm_layers)} BatchNormalization layers follow "
+                         f"batchnorm={self.batchnorm!r}")
+        if self.ungrouped:
+            lines.append(f"{len(self.ungrouped)} weighted layers in no group stay frozen: "
+                         + ", ".join(self.ungrouped[:10]))
+        return "\n".join(lines)
+
+
+def _fixed_only(policy: Any) -> bool:
+    return all(
+        isinstance(p, FixedEpoch) or type(p).__name__ in ("AnyOf", "AllOf")
+        for p in sub_policies(policy)
+    )
+
+
+def plan(model: Any, schedule: Schedule, *, epochs: int | None = None) -> Plan:
+    """The groups of ``model`` under ``schedule`` and the stage at which each unfreezes.
+
+    Args:
+        model: a built Keras model.
+        schedule: the schedule (its ``groups``, ``initial``, ``advance_by`` and policy).
+        epochs: with a ``FixedEpoch`` timetable, also give the epoch from which each
+            group trains within this many epochs.
+
+    Returns:
+        A :class:`Plan`; ``print(plan(...).format())`` shows it as a table.
+
+    Example:
+        >>> import keras
+        >>> from unfreeze_core import Schedule, FixedEpoch
+        >>> from unfreeze_core.keras import plan
+        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a"),
+        ...                       keras.layers.Dense(2, name="b")])
+        >>> p = plan(m, Schedule(FixedEpoch(every=2)), epochs=4)
+        >>> [(g.name, g.n_params, g.stage_index, g.epoch) for g in p.groups]
+        [('a', 15, 1, 2), ('b', 8, 0, 0)]
+    """
+    res = resolve(model, schedule)
+    n = len(res.groups)
+    check_advances(schedule, n)
+    sets = schedule.stage_sets(n)
+    stage_of: list[int | None] = []
+    for g in range(n):
+        if sets is not None:
+            stage_of.append(next((k for k, s in enumerate(sets) if g in s), None))
+        elif g >= n - schedule.initial:
+            stage_of.append(0)
+        else:
+            stage_of.append(math.ceil((n - schedule.initial - g) / schedule.advance_by))
+    epoch_of: list[int | None] = [None] * n
+    if epochs is not None and _fixed_only(schedule.policy):
+        for record in schedule.dry_run(n, {"loss": [0.0] * epochs}):
+            for g in record.trainable:
+                if epoch_of[g] is None:
+                    epoch_of[g] = record.epoch
+    groups = tuple(
+        PlannedGroup(i, g.name, g.layers, g.n_params, stage_of[i], epoch_of[i])
+        for i, g in enumerate(res.groups)
+    )
+    return Plan(
+        groups=groups,
+        n_stages=n_stages(schedule, n),
+        total_params=sum(g.n_params for g in res.groups)
+        + (sum(r.info.n_params for r in res.batchnorm) if schedule.batchnorm == "train" else 0),
+        batchnorm=schedule.batchnorm,
+        batchnorm_layers=tuple(r.path for r in res.batchnorm),
+        ungrouped=tuple(r.path for r in res.ungrouped),
+    )
