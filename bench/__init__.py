@@ -1,0 +1,1 @@
+"""Benchmarks of unfreeze-core: ``python -m bench run --quick|--full`` (see bench/README.md)."""

@@ -1,0 +1,121 @@
+"""The two sizes of the benchmark: ``quick`` (a CI smoke run) and ``full`` (the numbers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+__all__ = ["FULL", "PROFILES", "QUICK", "Profile", "SpeedPlan"]
+
+
+@attrs.frozen
+class SpeedPlan:
+    """One speed case and how often its sides are repeated.
+
+    Attributes:
+        case: makes the :class:`~bench.models.SpeedCase` (imports Keras when called).
+        reps: repetitions of the whole runs (items 1-4).
+        rounds: interleaved blocks per side in the per-stage step timing (item 5).
+        steps: train steps per block.
+    """
+
+    case: Callable[[], Any]
+    reps: int
+    rounds: int
+    steps: int
+
+
+def _small_cnn(**kwargs: Any) -> Callable[[], Any]:
+    def make() -> Any:
+        from .models import small_cnn_case
+
+        return small_cnn_case(**kwargs)
+
+    return make
+
+
+def _resnet50(**kwargs: Any) -> Callable[[], Any]:
+    def make() -> Any:
+        from .models import resnet50_case
+
+        return resnet50_case(**kwargs)
+
+    return make
+
+
+@attrs.frozen
+class Profile:
+    """Every size knob of one benchmark run."""
+
+    name: str
+    speed: tuple[SpeedPlan, ...]
+    resnet152: bool  # scale: ResNet152V2 at 224x224 (else a small ResNet50V2)
+    bert: tuple[int, int, int, int, int, int]  # layers, hidden, heads, intermediate, vocab, seq
+    scale_repeats: int
+    memory_model: str
+    memory_steps: int
+    quality_data: str  # "fashion" or "digits"
+    seeds: tuple[int, ...]
+    lr_grid: tuple[float, ...]
+    quality_epochs: int
+    every: int
+    labels_per_class: int
+    batch_size: int
+    target_val: int
+    target_test: int
+    source_train: int | None
+    source_test: int
+    pretrain_epochs: int
+
+
+QUICK = Profile(
+    name="quick",
+    speed=(SpeedPlan(_small_cnn(size=16, widths=(8, 16), samples=256, batch_size=64),
+                     reps=2, rounds=2, steps=2),),
+    resnet152=False,
+    bert=(2, 64, 2, 128, 1000, 64),
+    scale_repeats=3,
+    memory_model="small_cnn",
+    memory_steps=2,
+    quality_data="digits",
+    seeds=(0,),
+    lr_grid=(3e-3,),
+    quality_epochs=4,
+    every=1,
+    labels_per_class=10,
+    batch_size=16,
+    target_val=100,
+    target_test=300,
+    source_train=None,
+    source_test=200,
+    pretrain_epochs=15,
+)
+
+FULL = Profile(
+    name="full",
+    speed=(
+        SpeedPlan(_small_cnn(), reps=9, rounds=15, steps=8),
+        SpeedPlan(_resnet50(), reps=4, rounds=7, steps=3),
+    ),
+    resnet152=True,
+    bert=(24, 1024, 16, 4096, 30522, 512),
+    scale_repeats=5,
+    memory_model="resnet50",
+    memory_steps=4,
+    quality_data="fashion",
+    seeds=(0, 1, 2),
+    lr_grid=(1e-3, 3e-3, 1e-2),
+    quality_epochs=20,
+    every=3,
+    labels_per_class=50,
+    batch_size=32,
+    target_val=500,
+    target_test=2000,
+    source_train=12000,
+    source_test=2000,
+    pretrain_epochs=2,
+)
+
+PROFILES = {"quick": QUICK, "full": FULL}
