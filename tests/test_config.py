@@ -213,3 +213,15 @@ def test_custom_policy_without_registration_cannot_be_written() -> None:
 
     with pytest.raises(ConfigError, match="cannot be written as config: it is not registered"):
         Schedule(Custom()).to_config()
+
+
+def test_group_short_forms_work_in_python_too() -> None:
+    from unfreeze_core import Auto, ByCount, ByLayers, ByPatterns
+
+    policy = FixedEpoch(every=1)
+    assert Schedule(policy, groups="auto").groups == Auto()
+    assert Schedule(policy, groups=4).groups == ByCount(4)
+    assert Schedule(policy, groups=["a", "b"]).groups == ByPatterns(patterns=("a", "b"))
+    assert Schedule(policy, groups=[["a"], ["b"]]).groups == ByLayers(groups=(("a",), ("b",)))
+    with pytest.raises(ConfigError, match="groups.n: must be >= 1, got 0"):
+        Schedule(policy, groups=0)

@@ -264,7 +264,7 @@ def arg(
     """
     metadata = {"checks": tuple(checks), "kind": kind, "doc": doc}
     if kind is not None:
-        converter = _to_tuple if kind in ("policies", "rules") else None
+        converter = {"policies": _to_tuple, "rules": _to_tuple, "grouping": _to_grouping}.get(kind)
         return attrs.field(default=default, converter=converter, metadata=metadata)
     return attrs.field(
         default=default,
@@ -276,3 +276,17 @@ def arg(
 
 def _to_tuple(value: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(value)
+
+
+def _to_grouping(value: Any) -> Any:
+    """The config short forms in Python too: ``"auto"``, ``4``, patterns, name lists."""
+    if isinstance(value, (str, int, list, tuple)) and not isinstance(value, bool):
+        from .config import structure
+
+        data = (
+            [list(v) if isinstance(v, tuple) else v for v in value]
+            if isinstance(value, tuple)
+            else value
+        )
+        return structure(data, "grouping", "groups")
+    return value

@@ -209,7 +209,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         else:
             self.state = self.schedule.start(n, step=self._step)
         self.driver = OptimizerDriver(
-            model.optimizer, model, self.schedule, n, group_of, self.norm_every
+            model.optimizer, model, self.schedule, n, group_of, self.norm_every, capable
         )
         self.driver.install()
         self._apply(self.state)

@@ -162,6 +162,8 @@ class OptimizerDriver:
         group_of: maps ``id(variable)`` of model variables to a group index, or
             ``n_groups`` for "learns at the head's rate" (BatchNorm in ``"train"`` mode).
         norm_every: read gradient norms at the steps divisible by one of these.
+        controlled: ``id`` of every variable whose layer's ``trainable`` flag the driver
+            sets (``None``: assume some are not).
     """
 
     def __init__(
@@ -172,6 +174,7 @@ class OptimizerDriver:
         n_groups: int,
         group_of: dict[int, int],
         norm_every: Sequence[int] = (),
+        controlled: set[int] | None = None,
     ):
         self.optimizer = optimizer
         self.opt = unwrap(optimizer)
@@ -190,6 +193,12 @@ class OptimizerDriver:
         self._slot_of_index = [
             group_of.get(id(v), n_groups + 1) for v in self.opt._trainable_variables
         ]
+        # A variable of no group whose trainable flag the driver does not set (a weight
+        # owned directly by a subclassed model) may still get gradients: rate 0 keeps it.
+        self._uncontrolled = controlled is None or any(
+            id(v) not in controlled and id(v) not in group_of
+            for v in self.opt._trainable_variables
+        )
         self._depth = np.arange(n_groups - 1, -1, -1, dtype=np.float32)
         self._unfrozen_at = np.full(n_groups, -1, np.int32)
         self._stage = 0.0
@@ -207,6 +216,17 @@ class OptimizerDriver:
                     name="unfreeze_norms_sq",
                 )
             self.norms_sq._unfreeze_own = True
+
+    @property
+    def needs_rates(self) -> bool:
+        """Whether ``update_step`` must be patched at all.
+
+        Without LR rules every trainable group learns at the base rate, frozen variables
+        get no gradient, and no gradient norm is read: the optimizer's own step is then
+        exactly right, and leaving it unpatched keeps re-traces as cheap as plain Keras'.
+        A variable that could be trainable while in no group keeps the patch (rate 0).
+        """
+        return bool(self.rules) or self.norms_sq is not None or self._uncontrolled
 
     @property
     def own_variables(self) -> list[Any]:
@@ -339,12 +359,10 @@ class OptimizerDriver:
                 store[str(i)] = backend.to_numpy(variable)
             return None
 
-        patches: dict[str, Any] = {
-            "update_step": update_step,
-            "_apply_weight_decay": apply_weight_decay,
-            "save_own_variables": save_own_variables,
-            **extra,
-        }
+        patches: dict[str, Any] = {"save_own_variables": save_own_variables, **extra}
+        if self.needs_rates:
+            patches["update_step"] = update_step
+            patches["_apply_weight_decay"] = apply_weight_decay
         for name, patch in patches.items():
             if not isinstance(patch, functools.partial):
                 patch._unfreeze_patch = True
