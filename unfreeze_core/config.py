@@ -25,7 +25,14 @@ from .registry import Kind, Registry
 if TYPE_CHECKING:
     from .schedule import Schedule
 
-__all__ = ["FORMAT_VERSION", "load_schedule", "structure", "structure_fields", "unstructure"]
+__all__ = [
+    "FORMAT_VERSION",
+    "load_schedule",
+    "structure",
+    "structure_fields",
+    "unstructure",
+    "unstructure_fields",
+]
 
 FORMAT_VERSION = 1
 
@@ -227,6 +234,17 @@ def unstructure(obj: Any, registry: Registry | None = None) -> Any:
             raise ConfigError(f"{entry.name} (from {entry.provider}) has no get_config()")
         out.update(get_config())
         return out
+    out.update(unstructure_fields(obj, registry))
+    if entry.shorthand and len(out) == 2:
+        ((_, children),) = [(k, v) for k, v in out.items() if k != "type"]
+        return {entry.name: children}
+    return out
+
+
+def unstructure_fields(obj: Any, registry: Registry | None = None) -> dict[str, Any]:
+    """The fields of the attrs instance ``obj`` as plain data, defaults left out."""
+    registry = _registry(registry)
+    out: dict[str, Any] = {}
     for field in attrs.fields(type(obj)):
         value = getattr(obj, field.name)
         if field.default is not attrs.NOTHING and value == field.default:
@@ -239,9 +257,6 @@ def unstructure(obj: Any, registry: Registry | None = None) -> Any:
         else:
             value = _plain(value)
         out[field.name] = value
-    if entry.shorthand and len(out) == 2:
-        ((_, children),) = [(k, v) for k, v in out.items() if k != "type"]
-        return {entry.name: children}
     return out
 
 

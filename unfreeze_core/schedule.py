@@ -16,7 +16,7 @@ import attrs
 import cattrs
 import numpy as np
 
-from .config import FORMAT_VERSION, structure_fields, unstructure
+from .config import FORMAT_VERSION, structure_fields, unstructure_fields
 from .errors import ConfigError, Problem
 from .events import EpochEnd, Event, StageChange, StepEnd, TrainBegin
 from .fields import REQUIRED, arg, ge, one_of
@@ -246,19 +246,7 @@ class Schedule:
 
     def to_config(self, registry: Registry | None = None) -> dict[str, Any]:
         """Plain data that :meth:`from_config` turns back into an equal schedule."""
-        out: dict[str, Any] = {"version": FORMAT_VERSION}
-        for field in attrs.fields(Schedule):
-            value = getattr(self, field.name)
-            if field.name != "policy" and value == field.default:
-                continue
-            kind = field.metadata.get("kind")
-            if kind == "rules":
-                out[field.name] = [unstructure(r, registry) for r in value]
-            elif kind is not None:
-                out[field.name] = unstructure(value, registry)
-            else:
-                out[field.name] = value
-        return out
+        return {"version": FORMAT_VERSION, **unstructure_fields(self, registry)}
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any], *, registry: Registry | None = None) -> Schedule:
