@@ -4,21 +4,16 @@
 the same model at its last stage (every group trainable) several times over:
 
 - ``plain``: hand-written (optimizer prebuilt over every variable, flags set, no driver);
-- ``driver``: ``ProgressiveUnfreezing``, no LR rules;
+- ``driver``: ``ProgressiveUnfreezing``, no LR rules (the optimizer's own
+  ``update_step`` stays unpatched);
 - ``driver_rules``: + ``Discriminative(2.6)``, ``Warmup``, ``StageScaled(1.5)``;
-- ``*_cached``: the same with :func:`cached_rate` as the driver's ``rate`` (each
-  group's scaled rate built once per trace instead of four to seven graph ops per
-  variable; the driver adopted this while the benchmark was written, so today the two
-  should match);
-- ``driver_identity``: no rules, ``rate`` returning the base rate untouched: what the
-  driver would cost if it left ``update_step`` alone when a schedule has no LR rules;
 - ``driver_warmup``: only the ``Warmup`` rule (the one that depends on the step), to
   price the rules that depend on the stage and depth only;
 - ``driver_gradnorm``: ``FixedEpoch | GradNorm(threshold=1e-30, check_every=10)``, no
   rules: the in-graph gradient-norm accumulation;
-- ``driver_gradnorm_cond``: the same with :func:`cond_accumulate_norm`, which computes
-  the squared norms only at the steps that are read (``tf.cond``) instead of at every
-  step (``ops.where`` evaluates both branches).
+- ``driver_gradnorm_per_variable``: the same with :func:`per_variable_accumulate_norm`,
+  the accumulation as the driver first wrote it (one accumulator write per variable),
+  to price the batched write the driver does now.
 
 Then, rotating the sides, it times ``REPS`` re-traces of each (``make_train_function
 (force=True)`` + first call, minus a steady call) and ``ROUNDS`` blocks of ``STEPS``
@@ -39,45 +34,26 @@ from typing import Any
 from .common import machine_info, median, rotated, setup_env
 
 
-def cached_rate(self: Any, learning_rate: Any, variable: Any) -> Any:
-    """``OptimizerDriver.rate`` with the per-group rates built once per trace and dtype."""
-    import keras
+def per_variable_accumulate_norm(self: Any, gradient: Any, variable: Any) -> None:
+    """The driver's gradient-norm accumulation before it batched the writes.
+
+    Every variable's update took its own read-step test, square-sum, one-hot product and
+    ``assign_add`` into the accumulator; the driver now sums the squares per group and
+    writes once per step (``OptimizerDriver._accumulate_norm``).
+    """
+    import numpy as np
     from keras import ops
-
-    dtype = keras.backend.standardize_dtype(variable.dtype)
-    extended = self._multipliers(variable)  # cached per trace and device already
-    key = (id(extended), id(learning_rate), dtype)
-    cache = self.__dict__.setdefault("_bench_rates", {})
-    hit = cache.get(key)
-    if hit is None or hit[0] is not extended or hit[1] is not learning_rate:
-        scaled = ops.cast(learning_rate, dtype) * ops.cast(extended, dtype)
-        hit = (extended, learning_rate, ops.unstack(scaled))
-        cache[key] = hit
-    return hit[2][self._slot(variable)]
-
-
-def _identity(self: Any, learning_rate: Any, variable: Any) -> Any:
-    return learning_rate
-
-
-def cond_accumulate_norm(self: Any, gradient: Any, variable: Any) -> None:
-    """``OptimizerDriver._accumulate_norm`` computing the squares only at read steps."""
-    import tensorflow as tf
 
     if self.norms_sq is None or gradient is None:
         return
-    slot = self._slot(variable)
-    step = tf.cast(self.opt.iterations, tf.int32) + 1
-    is_read = tf.equal(step % self.norm_every[0], 0)
+    one_hot = np.eye(self.n_groups + 2, dtype=np.float32)[self._slot(variable)]
+    step = ops.cast(self.opt.iterations, "int32") + 1
+    is_read = ops.equal(step % self.norm_every[0], 0)
     for every in self.norm_every[1:]:
-        is_read = tf.logical_or(is_read, tf.equal(step % every, 0))
-    values = getattr(gradient, "values", gradient)
-
-    def squares() -> Any:
-        return tf.reduce_sum(tf.square(tf.cast(values, tf.float32)))
-
-    sq = tf.cond(is_read, squares, lambda: tf.constant(0.0, tf.float32))
-    self.opt.assign_add(self.norms_sq, tf.convert_to_tensor(self._one_hot[slot]) * sq)
+        is_read = ops.logical_or(is_read, ops.equal(step % every, 0))
+    values = ops.cast(getattr(gradient, "values", gradient), "float32")
+    sq = ops.where(is_read, ops.sum(ops.square(values)), 0.0)
+    self.opt.assign_add(self.norms_sq, ops.convert_to_tensor(one_hot) * sq)
 
 
 def main(argv: list[str]) -> int:
@@ -128,8 +104,8 @@ def main(argv: list[str]) -> int:
     drivers: dict[str, Any] = {}
     rate_seconds: dict[str, float] = {}
     rules: list[Any] = [Discriminative(factor=2.6), Warmup(steps=4), StageScaled(factor=1.5)]
-    sides = ("driver", "driver_cached", "driver_identity", "driver_rules",
-             "driver_rules_cached", "driver_warmup", "driver_gradnorm", "driver_gradnorm_cond")
+    sides = ("driver", "driver_rules", "driver_warmup", "driver_gradnorm",
+             "driver_gradnorm_per_variable")
     for side in sides:
         model = case.build()
         model.set_weights(initial)
@@ -150,10 +126,6 @@ def main(argv: list[str]) -> int:
             def on_train_begin(self, logs: Any = None) -> None:
                 driver = self.cb.driver
                 inner = type(driver).rate
-                if self.side.endswith("_cached"):
-                    inner = cached_rate
-                elif self.side == "driver_identity":
-                    inner = _identity
                 spent = self.spent
 
                 def rate(this: Any, learning_rate: Any, variable: Any) -> Any:
@@ -164,8 +136,10 @@ def main(argv: list[str]) -> int:
                         spent[0] += time.perf_counter() - start
 
                 driver.rate = types.MethodType(rate, driver)
-                if self.side == "driver_gradnorm_cond":
-                    driver._accumulate_norm = types.MethodType(cond_accumulate_norm, driver)
+                if self.side == "driver_gradnorm_per_variable":
+                    driver._accumulate_norm = types.MethodType(
+                        per_variable_accumulate_norm, driver
+                    )
 
         model.fit(x[:bs], y[:bs], batch_size=bs, epochs=1, verbose=0,
                   callbacks=[cb, Timed(side, cb, spent)])

@@ -11,6 +11,7 @@ import math
 import warnings
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,6 +32,7 @@ from unfreeze_core import (
     Warmup,
     compose,
 )
+from unfreeze_core.schedule import split_by_step
 
 from .strategies import (
     discriminative,
@@ -264,3 +266,29 @@ def test_frozen_groups_get_no_learning_rate(setup: tuple[int, Schedule], events:
                 assert m[g] >= 0 and math.isfinite(m[g])
             else:
                 assert m[g] == 0.0
+
+
+@given(
+    st.lists(st.one_of(rules, rules.map(lambda r: compose(r, Warmup(steps=3)))), max_size=4),
+    st.integers(1, 8),
+    st.integers(0, 50),
+    st.integers(0, 4),
+)
+def test_rules_fixed_for_a_stage_fold_into_constants(
+    parts: list[Any], n: int, step: int, stage_index: int
+) -> None:
+    """The driver folds the rules that never read the step into per-stage constants:
+    the folded product times the remaining rules equals every rule evaluated per step,
+    and only the rules that read ``step`` or ``since`` remain."""
+    stage = min(n, stage_index + 1)
+    fixed, remaining = split_by_step(parts, stage=stage, stage_index=stage_index, n_groups=n)
+    assert list(remaining) == [r for r in parts if "Warmup" in repr(r)]
+    ctx = _ctx(n, since=np.arange(n) + step, stage_index=stage_index, step=step)
+    ctx = attrs.evolve(ctx, stage=stage)
+    whole, rest = np.ones(n), np.ones(n)
+    for rule in parts:
+        whole = whole * rule(ctx)
+    for rule in remaining:
+        rest = rest * rule(ctx)
+    assert fixed.dtype == np.float32 and fixed.shape == (n,)
+    np.testing.assert_allclose(fixed * rest, np.broadcast_to(whole, (n,)), rtol=1e-6)

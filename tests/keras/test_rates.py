@@ -120,3 +120,36 @@ def test_learning_rate_schedule_as_base_rate() -> None:
     _check_step(probe, 0, "mlp/l0/kernel", 0.05)
     _check_step(probe, 2, "mlp/l0/kernel", 0.01)
     assert h.history["unfreeze_lr/l0"] == pytest.approx([0.05, 0.05, 0.01])
+
+
+class Recording:
+    """A rule (Discriminative's factor 2, or a warmup of 4 steps) that records the
+    array namespace of each call."""
+
+    def __init__(self, reads_step: bool) -> None:
+        self.reads_step = reads_step
+        self.namespaces: list[str] = []
+
+    def __call__(self, ctx: Any) -> Any:
+        self.namespaces.append(ctx.xp.__name__)
+        if self.reads_step:
+            return ctx.xp.minimum((ctx.since + 1.0) / 4.0, 1.0)
+        return 0.5**ctx.depth
+
+
+def test_rules_fixed_for_a_stage_stay_out_of_the_compiled_step() -> None:
+    """Only rules that read the step are evaluated in the compiled step; the others are
+    folded into the stage's constants once per stage, with the same rates."""
+    per_stage, per_step = Recording(reads_step=False), Recording(reads_step=True)
+    schedule = Schedule(FixedEpoch(every=2), rules=[per_stage, per_step])
+    probe, history = _run(schedule, 4, widths=(4,))
+    assert "keras.ops" not in per_stage.namespaces and "numpy" in per_stage.namespaces
+    assert "keras.ops" in per_step.namespaces
+    lr = history.history
+    # head: depth 0, ramp from its first step; l0 unfreezes at step 2: factor 0.5
+    assert lr["unfreeze_lr/head"] == pytest.approx([0.025, 0.05, 0.075, 0.1])
+    assert lr["unfreeze_lr/l0"] == pytest.approx([0.0, 0.0, 0.0125, 0.025])
+    _check_step(probe, 0, "mlp/head/kernel", 0.025)
+    _check_step(probe, 2, "mlp/l0/kernel", 0.0125)
+    _check_step(probe, 3, "mlp/head/kernel", 0.1)
+    _check_step(probe, 3, "mlp/l0/kernel", 0.025)

@@ -6,7 +6,8 @@ The rest of :mod:`unfreeze_core.keras` uses backend-neutral Keras APIs (``keras.
 - **TensorFlow**: variables live in the model's ``tf.distribute`` strategy; weight decay
   runs per variable in the strategy's update context; sparse gradients arrive as
   ``tf.IndexedSlices``; one compiled step has one graph per trace and one copy per
-  replica device, which is where the per-step multipliers are cached.
+  replica device, which is where the per-step multipliers are cached. Squared gradient
+  norms use the fused ``L2Loss`` op.
 - **JAX**: the trainer is stateless. ``optimizer.stateless_apply`` insists on one value
   per variable the optimizer was built with, so the driver's optimizer (built once over
   every variable that may ever train) gets a ``stateless_apply`` that applies the
@@ -17,7 +18,8 @@ The rest of :mod:`unfreeze_core.keras` uses backend-neutral Keras APIs (``keras.
   (``jax.distributed``) :func:`agree` makes every process decide from the same numbers.
 - **PyTorch**: Keras' torch optimizers update all variables in one fused
   ``_parallel_update_step`` with a single rate; the driver routes them through the
-  per-variable ``update_step`` loop instead, which takes one rate per variable.
+  per-variable ``update_step`` loop instead, which takes one rate per variable. It
+  runs eagerly, so the driver masks values instead of branching on a device value.
 
 Nothing here decides anything; each function is a small adapter.
 """
@@ -42,10 +44,12 @@ __all__ = [
     "process_count",
     "retrace",
     "scope",
+    "squared_norm",
     "sync",
     "to_numpy",
     "trace_token",
     "update_each",
+    "when",
 ]
 
 SUPPORTED = ("tensorflow", "jax", "torch")
@@ -124,6 +128,36 @@ def dense_values(gradient: Any) -> Any:
     if name() == "tensorflow" and values is not None and hasattr(gradient, "indices"):
         return values
     return gradient
+
+
+def squared_norm(tensors: Sequence[Any]) -> Any:
+    """The sum of the squares of every element of ``tensors``, as a float32 scalar.
+
+    TensorFlow: one fused ``L2Loss`` per tensor (no squared copy of the gradient) and
+    one ``AddN``. Elsewhere ``sum(square(x))`` per tensor.
+    """
+    if name() == "tensorflow":
+        import tensorflow as tf
+
+        halves = [tf.nn.l2_loss(tf.cast(t, tf.float32)) for t in tensors]
+        return 2.0 * (halves[0] if len(halves) == 1 else tf.add_n(halves))
+    total: Any = None
+    for t in tensors:
+        sq = keras.ops.sum(keras.ops.square(keras.ops.cast(t, "float32")))
+        total = sq if total is None else total + sq
+    return total
+
+
+def when(pred: Any, fn: Callable[[], Any], size: int) -> Any:
+    """``fn()`` (a float32 vector of ``size``) where ``pred`` holds, else zeros.
+
+    TensorFlow and JAX branch in the compiled step, so ``fn`` runs only at the steps
+    where ``pred`` holds. PyTorch runs eagerly, where branching on a device value
+    would wait for the device at every step: ``fn`` runs and its result is masked.
+    """
+    if name() == "torch":
+        return keras.ops.where(pred, fn(), 0.0)
+    return keras.ops.cond(pred, fn, lambda: keras.ops.zeros((size,), "float32"))
 
 
 def trace_token(driver: Any, variable: Any) -> tuple[Hashable, Any] | None:
