@@ -6,7 +6,9 @@ variables that must be in place when TensorFlow is first imported.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import gc
 import json
 import os
 import platform
@@ -15,7 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,11 +127,15 @@ def _version(module: str) -> str | None:
         return None
 
 
+#: Set by a run of several sections for the process of each: the command the user typed.
+COMMAND_ENV = "UNFREEZE_BENCH_COMMAND"
+
+
 def machine_info() -> dict[str, Any]:
     """The machine, the versions and the time, for the header of every result file."""
     return {
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": " ".join(["python -m bench", *sys.argv[1:]]),
+        "command": os.environ.get(COMMAND_ENV) or " ".join(["python -m bench", *sys.argv[1:]]),
         "cpu": _cpu_model(),
         "cpus": os.cpu_count(),
         "memory_gib": _memory_gib(),
@@ -157,6 +163,21 @@ def _default(value: Any) -> Any:
     if isinstance(value, tuple | set):
         return list(value)
     raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+@contextlib.contextmanager
+def quiet_gc() -> Iterator[None]:
+    """Collect garbage, then keep the cyclic collector off inside the block (as ``timeit``
+    does): a collection of the heap the benchmark process has built up (several models
+    and their traced graphs) would otherwise land in whichever side happens to be timed."""
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Stopwatch:

@@ -96,8 +96,8 @@ QUICK = Profile(
 FULL = Profile(
     name="full",
     speed=(
-        SpeedPlan(_small_cnn(), reps=9, rounds=15, steps=8),
-        SpeedPlan(_resnet50(), reps=4, rounds=7, steps=3),
+        SpeedPlan(_small_cnn(), reps=21, rounds=25, steps=8),
+        SpeedPlan(_resnet50(), reps=6, rounds=9, steps=3),
     ),
     resnet152=True,
     bert=(24, 1024, 16, 4096, 30522, 512),

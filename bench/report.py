@@ -262,8 +262,10 @@ def render(results: Path, notes: str = DEFAULT_NOTES) -> str:
         "several repetitions (the order rotates) and the table quotes the median, with the "
         "minimum and maximum over repetitions. Wall time is the measure; the same ratio in "
         "CPU time of the process (`CPU`) is given beside it, because the machine is shared "
-        "and CPU time is much less disturbed by the other processes. Absolute times are "
-        "context only.",
+        "and CPU time is much less disturbed by the other processes. Python's cyclic "
+        "garbage collector is run before and kept off during each timed span (as "
+        "`timeit` does), so that a collection of the benchmark's own heap does not land "
+        "in one side. Absolute times are context only.",
         "",
         "## Runs",
         "",

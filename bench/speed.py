@@ -33,7 +33,7 @@ import numpy as np
 from unfreeze_core import Discriminative, FixedEpoch, GradNorm, Schedule, StageScaled, Warmup
 from unfreeze_core.keras import ProgressiveUnfreezing, resolve
 
-from .common import Stopwatch, log, median, rotated, summary
+from .common import Stopwatch, log, median, quiet_gc, rotated, summary
 from .models import SpeedCase
 
 __all__ = ["BenchError", "EpochClock", "HandWrittenStages", "run_case"]
@@ -196,15 +196,16 @@ class Interleave(keras.callbacks.Callback):
                 _sync(model.train_function(iterators[k]))
         self.wall = {k: [] for k in models}
         self.cpu = {k: [] for k in models}
-        for r in range(self.rounds):
-            for k in rotated(list(models), r):
-                model, it = models[k], iterators[k]
-                wall, cpu = time.perf_counter(), time.process_time()
-                for _ in range(self.steps):
-                    out = model.train_function(it)
-                _sync(out)
-                self.wall[k].append((time.perf_counter() - wall) / self.steps)
-                self.cpu[k].append((time.process_time() - cpu) / self.steps)
+        with quiet_gc():
+            for r in range(self.rounds):
+                for k in rotated(list(models), r):
+                    model, it = models[k], iterators[k]
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    for _ in range(self.steps):
+                        out = model.train_function(it)
+                    _sync(out)
+                    self.wall[k].append((time.perf_counter() - wall) / self.steps)
+                    self.cpu[k].append((time.process_time() - cpu) / self.steps)
 
 
 class Runner:
@@ -256,7 +257,7 @@ class Runner:
         case = self.case
         model = self.fresh()
         clock = EpochClock()
-        with Stopwatch() as sw:
+        with quiet_gc(), Stopwatch() as sw:
             cpu = time.process_time()
             if side == "baseline":
                 groups = case.hand_groups(model)
