@@ -78,14 +78,23 @@ def _speed(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         ("3. GradNorm vs FixedEpoch, per step", "gradnorm_per_step", t["gradnorm_per_step"]),
         ("4. stage change vs hand-written re-trace", "stage_change", t["stage_change"]),
     ]
+    controls = {
+        "whole_run": "control_whole_run",
+        "rules_whole_run": "control_whole_run",
+        "gradnorm_per_step": "control_per_step",
+        "stage_change": "control_stage_change",
+    }
     for label, key, target in items:
         row = [label, f"<= {target}"]
         for case in cases.values():
             s = case["whole"]["ratios"].get(key)
             cpu = case["whole"]["cpu_ratios"].get(key)
+            control = case["whole"]["ratios"].get(controls[key])
             cell = _r(s)
             if cpu:
                 cell += f"; CPU {cpu['median']:.3f}"
+            if control:
+                cell += f"; A/A {control['median']:.3f}"
             row.append(f"{cell} {_verdict(s['median'] if s else None, target)}")
         summary_rows.append(row)
     row = ["5. step time vs from-scratch floor (worst stage)", f"<= {t['stage_vs_floor']}"]
@@ -93,9 +102,13 @@ def _speed(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         stages = case["physics"]["stages"]
         worst = max(stages, key=lambda s: s["vs_floor"]["median"])
         cpu_worst = max(s["cpu_vs_floor"]["median"] for s in stages)
+        control = ""
+        if all("control_vs_floor" in s for s in stages):
+            worst_control = max(s["control_vs_floor"]["median"] for s in stages)
+            control = f"; A/A {worst_control:.3f}"
         row.append(
-            f"{_r(worst['vs_floor'])} at stage {worst['stage']}; CPU {cpu_worst:.3f} "
-            f"{_verdict(worst['vs_floor']['median'], t['stage_vs_floor'])}"
+            f"{_r(worst['vs_floor'])} at stage {worst['stage']}; CPU {cpu_worst:.3f}"
+            f"{control} {_verdict(worst['vs_floor']['median'], t['stage_vs_floor'])}"
         )
     summary_rows.append(row)
 
@@ -142,14 +155,17 @@ def _speed(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         rows = []
         for s in p["stages"]:
             st = s["step_seconds"]
+            control = s.get("control_vs_floor")
             rows.append([
                 s["stage"], _ms(st["driver"]), _ms(st["floor"]),
                 _ms(st.get("all", st["floor"])), _r(s["vs_floor"]),
-                f"{s['cpu_vs_floor']['median']:.3f}", _r(s["vs_all"]),
+                f"{s['cpu_vs_floor']['median']:.3f}",
+                _r(control) if control else "n/a", _r(s["vs_all"]),
                 f"{s['floor_vs_all']['median']:.3f}",
             ])
         lines += _table(["stage", "driver ms", "floor ms", "all ms", "driver/floor",
-                         "CPU driver/floor", "driver/all", "floor/all"], rows)
+                         "CPU driver/floor", "A/A floor/floor", "driver/all", "floor/all"],
+                        rows)
         lines.append("")
     return lines, summary_rows
 
@@ -286,7 +302,12 @@ def render(results: Path, notes: str = DEFAULT_NOTES) -> str:
         rows = speed_rows + [[a, b, c] + [""] * (len(names) - 1) for a, b, c in scale_rows]
         out += _table(["item", "target", *names], rows)
         out += ["", "Ratios: median (min-max over repetitions); `CPU` the median ratio in "
-                "CPU time. Item 6 has one column: the model is named in the row.", ""]
+                "CPU time; `A/A` the same ratio, in the same run, between two identical "
+                "sides (the hand-written run against a copy of itself; for item 5 a "
+                "from-scratch model against a copy of itself, worst stage): it would be "
+                "1.000 on a quiet machine, so its distance from 1 is the noise any ratio "
+                "in its row carries. Item 6 has one column: the model is named in the row.",
+                ""]
     out += ["## Notes", "", NOTES_BEGIN, notes.strip(), NOTES_END, ""]
     if speed:
         out += ["## Speed: the driver against hand-written Keras 3 (items 1-5)", "",
@@ -297,7 +318,8 @@ def render(results: Path, notes: str = DEFAULT_NOTES) -> str:
                 "`Discriminative(2.6)`, `Warmup(one epoch)`, `StageScaled(factor=1.5)`), "
                 "`gradnorm` (`FixedEpoch | GradNorm(threshold=1e-30, check_every=10)`: the "
                 "norms are computed and read, the policy never fires, so the stages are the "
-                "same). BatchNorm stays in inference mode on every side.", ""]
+                "same), `baseline_again` (an identical copy of `baseline`: the A/A "
+                "control). BatchNorm stays in inference mode on every side.", ""]
         out += speed_lines
     if scale:
         out += ["## Scale (item 6)", "", *scale_lines]

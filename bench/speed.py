@@ -13,7 +13,12 @@ One repetition trains, from the same initial weights, on the same data (fixed or
 - ``gradnorm``: ``FixedEpoch(every=E) | GradNorm(threshold=1e-30)``; the norm policy
   never fires, so the stages are FixedEpoch's while the norms are computed and read.
 - ``floor``: for every stage, a model compiled from scratch (plain optimizer) with
-  exactly that stage's layers trainable: ``E`` epochs of plain ``fit``, no callback.
+  exactly that stage's layers trainable, its train step timed in blocks interleaved
+  with the driver's at that stage.
+- ``baseline_again`` and ``floor_again``: identical copies of ``baseline`` and
+  ``floor``. Their ratios to the originals (the A/A controls) are 1 but for the noise of
+  the measurement, in the same run: the yardstick for how far a ratio can stray
+  from the truth on a shared machine.
 
 The order of the sides rotates from one repetition to the next. Every figure is the
 median over repetitions of a ratio computed inside one repetition.
@@ -38,7 +43,8 @@ from .models import SpeedCase
 
 __all__ = ["BenchError", "EpochClock", "HandWrittenStages", "run_case"]
 
-SIDES = ("baseline", "driver", "driver_rules", "gradnorm", "floor")
+SIDES = ("baseline", "driver", "driver_rules", "gradnorm", "baseline_again", "floor",
+         "floor_again")
 
 
 class BenchError(RuntimeError):
@@ -139,6 +145,11 @@ def _loss() -> keras.losses.Loss:
 
 def _optimizer() -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(1e-3)
+
+
+#: The hand-written side, and an identical copy of it: the A/A control, whose ratio to
+#: ``baseline`` is 1 but for the noise of the measurement in that very run.
+HAND_WRITTEN = ("baseline", "baseline_again")
 
 
 def schedules(case: SpeedCase) -> dict[str, Schedule]:
@@ -259,7 +270,7 @@ class Runner:
         clock = EpochClock()
         with quiet_gc(), Stopwatch() as sw:
             cpu = time.process_time()
-            if side == "baseline":
+            if side in HAND_WRITTEN:
                 groups = case.hand_groups(model)
                 bn = case.batchnorm(model)
                 set_stage(model, groups, bn, self.n_groups)
@@ -299,7 +310,7 @@ class Runner:
         return model
 
     def physics(self, stage: int, floor: keras.Model, all_: keras.Model | None, rounds: int,
-                steps: int) -> Interleave:
+                steps: int, floor_again: keras.Model | None = None) -> Interleave:
         """Step times of the driver at ``stage``, its floor and unfreeze-all, interleaved."""
         import tensorflow as tf
 
@@ -309,6 +320,8 @@ class Runner:
         others = {"floor": floor}
         if all_ is not None:
             others["all"] = all_
+        if floor_again is not None:
+            others["floor_again"] = floor_again
         model = self.fresh()
         model.compile(optimizer=_optimizer(), loss=_loss())
         schedule = Schedule(FixedEpoch(every=10**6), initial=stage, groups=self.case.grouping)
@@ -404,6 +417,21 @@ def run_whole(runner: Runner, reps: int, sides: Sequence[str]) -> dict[str, Any]
         out["stage_change_extra_seconds"] = {
             s: [median(x[j] for x in extra[s]) for j in range(n - 1)] for s in extra
         }
+    if "baseline_again" in runs and "baseline" in runs:
+        # A/A control: the same measures between two identical hand-written sides
+        again, base = per_rep("baseline_again", "seconds"), per_rep("baseline", "seconds")
+        r["control_whole_run"] = summary(_ratios(again, base))
+        c["control_whole_run"] = summary(_ratios(per_rep("baseline_again", "cpu_seconds"),
+                                                 per_rep("baseline", "cpu_seconds")))
+        for key, dest in (("epochs", r), ("cpu_epochs", c)):
+            a = [sum(_steady(x[key], every, n)) for x in runs["baseline_again"]]
+            b = [sum(_steady(x[key], every, n)) for x in runs["baseline"]]
+            dest["control_per_step"] = summary(_ratios(a, b))
+        extra_a = [_change_extra(x["boundaries"], every, n) for x in runs["baseline_again"]]
+        extra_b = [_change_extra(x["boundaries"], every, n) for x in runs["baseline"]]
+        r["control_stage_change"] = summary(
+            [sum(a) / sum(b) for a, b in zip(extra_a, extra_b, strict=True)]
+        )
     if "driver_rules" in runs and "baseline" in runs:
         r["rules_whole_run"] = summary(_ratios(per_rep("driver_rules", "seconds"),
                                                per_rep("baseline", "seconds")))
@@ -429,7 +457,9 @@ def run_physics(runner: Runner, rounds: int, steps: int) -> dict[str, Any]:
     stages: list[dict[str, Any]] = []
     for stage in range(1, n + 1):
         floor = all_model if stage == n else runner.floor(stage)
-        probe = runner.physics(stage, floor, None if stage == n else all_model, rounds, steps)
+        floor_again = runner.floor(stage)  # A/A control: an identical from-scratch model
+        probe = runner.physics(stage, floor, None if stage == n else all_model, rounds, steps,
+                               floor_again)
         w, c = probe.wall, probe.cpu
         all_w = w["floor"] if stage == n else w["all"]
         all_c = c["floor"] if stage == n else c["all"]
@@ -441,12 +471,15 @@ def run_physics(runner: Runner, rounds: int, steps: int) -> dict[str, Any]:
             "floor_vs_all": summary(_ratios(w["floor"], all_w)),
             "cpu_vs_floor": summary(_ratios(c["driver"], c["floor"])),
             "cpu_vs_all": summary(_ratios(c["driver"], all_c)),
+            "control_vs_floor": summary(_ratios(w["floor_again"], w["floor"])),
+            "cpu_control_vs_floor": summary(_ratios(c["floor_again"], c["floor"])),
         })
         log(f"  {runner.case.name} stage {stage}/{n}: driver/floor "
             f"{stages[-1]['vs_floor']['median']:.3f}, driver/all "
             f"{stages[-1]['vs_all']['median']:.3f}")
         if floor is not all_model:
             del floor
+        del floor_again, probe
         gc.collect()
     del all_model
     gc.collect()
@@ -454,7 +487,8 @@ def run_physics(runner: Runner, rounds: int, steps: int) -> dict[str, Any]:
 
 
 def run_case(case: SpeedCase, reps: int, rounds: int, steps: int,
-             sides: Sequence[str] = ("baseline", "driver", "driver_rules", "gradnorm")
+             sides: Sequence[str] = ("baseline", "driver", "driver_rules", "gradnorm",
+                                     "baseline_again")
              ) -> dict[str, Any]:
     """Every speed item for ``case``."""
     runner = Runner(case)

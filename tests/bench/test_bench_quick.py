@@ -73,18 +73,20 @@ def test_speed_section(results: Path) -> None:
     assert whole["timeline"] == [1 + e // case["epochs_per_stage"] for e in range(case["epochs"])]
     # the driver without LR rules computes exactly what the hand-written baseline does
     assert whole["max_weight_diff_driver_vs_baseline"] <= 1e-5
-    for key in ("whole_run", "rules_whole_run", "gradnorm_per_step", "stage_change"):
+    controls = ("control_whole_run", "control_per_step", "control_stage_change")
+    for key in ("whole_run", "rules_whole_run", "gradnorm_per_step", "stage_change", *controls):
         assert ratio_ok(whole["ratios"][key]), key
-    for key in ("whole_run", "rules_whole_run", "gradnorm_per_step"):
+    for key in ("whole_run", "rules_whole_run", "gradnorm_per_step", *controls[:2]):
         assert ratio_ok(whole["cpu_ratios"][key]), key
     assert len(whole["ratios"]["stage_change_each"]) == n - 1
-    for side in ("baseline", "driver", "driver_rules", "gradnorm"):
+    for side in ("baseline", "driver", "driver_rules", "gradnorm", "baseline_again"):
         assert ratio_ok(whole["seconds"][side])
         assert len(whole["step_seconds_per_stage"][side]) == n
     stages = case["physics"]["stages"]
     assert [s["stage"] for s in stages] == list(range(1, n + 1))
     for s in stages:
-        for key in ("vs_floor", "vs_all", "floor_vs_all", "cpu_vs_floor", "cpu_vs_all"):
+        for key in ("vs_floor", "vs_all", "floor_vs_all", "cpu_vs_floor", "cpu_vs_all",
+                    "control_vs_floor", "cpu_control_vs_floor"):
             assert ratio_ok(s[key]), key
         assert all(positive(v) for v in s["step_seconds"].values())
     assert stages[-1]["floor_vs_all"]["median"] == 1.0  # the last stage's floor is "all"
