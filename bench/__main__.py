@@ -3,7 +3,7 @@
 Usage::
 
     python -m bench run --quick            # smoke run (~1 min), results in bench/results/quick
-    python -m bench run --full             # the numbers (25-30 min on 2 cores), then the doc
+    python -m bench run --full             # the numbers (about 35 min on 2 cores), then the doc
     python -m bench run --full --only speed
     python -m bench report                 # docs/benchmarks.md from bench/results/*.json
 """
