@@ -15,10 +15,16 @@ from .helpers import Recorder, data, mlp
 pytestmark = pytest.mark.keras
 
 
-def test_norms_equal_the_train_steps_gradients_per_group() -> None:
+@pytest.mark.parametrize("loss_scaled", [False, True], ids=["sgd", "loss-scale-optimizer"])
+def test_norms_equal_the_train_steps_gradients_per_group(loss_scaled: bool) -> None:
+    """Per-group norms of the step's own gradients; behind a LossScaleOptimizer, of the
+    unscaled gradients its inner optimizer applies."""
     x, y = data(16)
     model = mlp(widths=(4,))
-    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")  # weights stay put
+    optimizer = keras.optimizers.SGD(0.0)  # weights stay put
+    if loss_scaled:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=2.0**10)
+    model.compile(optimizer=optimizer, loss="mse")
     with tf.GradientTape() as tape:
         loss = keras.losses.MeanSquaredError()(y, model(x, training=True))
     variables = model.trainable_variables

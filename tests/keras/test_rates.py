@@ -153,3 +153,25 @@ def test_rules_fixed_for_a_stage_stay_out_of_the_compiled_step() -> None:
     _check_step(probe, 2, "mlp/l0/kernel", 0.0125)
     _check_step(probe, 3, "mlp/head/kernel", 0.1)
     _check_step(probe, 3, "mlp/l0/kernel", 0.025)
+
+
+def test_rates_apply_through_a_loss_scale_optimizer() -> None:
+    """The driver drives the inner optimizer of a LossScaleOptimizer: per-group rates
+    and the warmup apply to the unscaled gradients, and the loss scale is kept."""
+    x, y = data(16)
+    model = mlp(widths=(4,))
+    optimizer = keras.optimizers.LossScaleOptimizer(
+        keras.optimizers.SGD(0.1), initial_scale=2.0**10
+    )
+    model.compile(optimizer=optimizer, loss="mse")
+    schedule = Schedule(FixedEpoch(every=1000), initial=2,
+                        rules=[Discriminative(multipliers=[1.0, 0.25]), Warmup(steps=2)])
+    cb = ProgressiveUnfreezing(schedule)
+    probe = StepProbe(x, y, cb)
+    history = model.fit(x, y, epochs=3, batch_size=16, shuffle=False, verbose=0,
+                        callbacks=[cb, probe])
+    for epoch, ramp in enumerate([0.5, 1.0, 1.0]):
+        _check_step(probe, epoch, "mlp/head/kernel", 0.1 * ramp)
+        _check_step(probe, epoch, "mlp/l0/kernel", 0.025 * ramp)
+    assert history.history["unfreeze_lr/l0"] == pytest.approx([0.0125, 0.025, 0.025])
+    assert float(keras.ops.convert_to_numpy(optimizer.dynamic_scale)) == 2.0**10
