@@ -33,6 +33,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ..lr_rules import Product
 from ..schedule import Schedule, ScheduleState, split_by_step
 from . import backend
 
@@ -44,7 +45,7 @@ __all__ = [
     "unwrap",
 ]
 
-_PATCHED = ("update_step", "_apply_weight_decay", "save_own_variables")
+_PATCHED = ("update_step", "_apply_weight_decay", "save_own_variables", "_backend_update_step")
 _KEPT = ("save_own_variables", *backend.PERSISTENT)
 
 
@@ -286,7 +287,7 @@ class OptimizerDriver:
         exactly right, and leaving it unpatched keeps re-traces as cheap as plain Keras'.
         A variable that could be trainable while in no group keeps the patch (rate 0).
         """
-        return bool(self.rules) or self.norms_sq is not None or self._uncontrolled
+        return not self.plain_rates or self.norms_sq is not None
 
     @property
     def plain_rates(self) -> bool:
@@ -347,10 +348,7 @@ class OptimizerDriver:
             extended: Any = ops.convert_to_tensor(fixed)
         else:
             ctx: Any = _StepContext(self)
-            result: Any = None
-            for rule in self._per_step:
-                value = rule(ctx)
-                result = value if result is None else result * value
+            result: Any = Product(self._per_step)(ctx)
             if keras.backend.standardize_dtype(getattr(result, "dtype", None)) != "float32":
                 result = ops.cast(result, "float32")
             # (a scalar broadcasts against the per-group constants)
@@ -441,10 +439,7 @@ class OptimizerDriver:
         self._restore_methods(keep=())
         opt = self.opt
         extra = backend.install_patches(self)
-        names = [*_PATCHED, *extra]
-        if self.norms_sq is not None and "_backend_update_step" not in names:
-            names.append("_backend_update_step")
-        for name in names:
+        for name in dict.fromkeys((*_PATCHED, *extra)):
             current = opt.__dict__.get(name)
             if getattr(current, "_unfreeze_patch", False):  # left by an earlier run
                 object.__delattr__(opt, name)

@@ -32,8 +32,11 @@ class Product(Multipliable):
                 )
 
     def __call__(self, ctx: LRContext) -> Any:
-        result: Any = 1.0
-        for rule in self.rules:
+        if not self.rules:
+            return 1.0
+        # from the first factor, not from 1.0: in a compiled step that saves an op
+        result: Any = self.rules[0](ctx)
+        for rule in self.rules[1:]:
             result = result * rule(ctx)
         return result
 
