@@ -9,7 +9,7 @@ import pytest
 
 from unfreeze_core import ByLayers, ByPatterns, ConfigError, FixedEpoch, Schedule
 from unfreeze_core.keras import DriverError, ProgressiveUnfreezing
-from unfreeze_core.keras.callback import human
+from unfreeze_core.timeline import human
 
 from .helpers import data, mlp, snapshot
 

@@ -29,6 +29,14 @@ from ..errors import UnfreezeError
 from ..events import EpochEnd, Event, StepEnd, TrainBegin
 from ..plugins import notify_stage_change
 from ..schedule import Decision, Schedule, ScheduleState
+from ..timeline import (
+    LOG_GRAD_NORM,
+    LOG_LR,
+    LOG_STAGE,
+    LOG_STAGE_INDEX,
+    LOG_TRAINABLE,
+    human,
+)
 from . import backend
 from .checkpoint import Backup
 from .layers import TrainableSnapshot, count_params
@@ -37,23 +45,9 @@ from .plan import Resolution, check_advances, n_stages, resolve, sub_policies
 
 __all__ = ["DriverError", "ProgressiveUnfreezing"]
 
-LOG_STAGE = "unfreeze_stage"
-LOG_STAGE_INDEX = "unfreeze_stage_index"
-LOG_TRAINABLE = "unfreeze_trainable_params"
-LOG_GRAD_NORM = "unfreeze_grad_norm"
-LOG_LR = "unfreeze_lr/"
-
 
 class DriverError(UnfreezeError, ValueError):
     """The model, its optimizer or the run cannot be driven as asked; says what to do."""
-
-
-def human(n: float) -> str:
-    """``23534592 -> '23.5M'``, ``1520 -> '1.5K'``, ``12 -> '12'``."""
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if n >= size:
-            return f"{n / size:.1f}{suffix}"
-    return str(int(n))
 
 
 def _to_float(value: Any) -> float | None:
