@@ -388,6 +388,22 @@ def run_whole(runner: Runner, reps: int, sides: Sequence[str]) -> dict[str, Any]
     def per_rep(side: str, key: str) -> list[float]:
         return [x[key] for x in runs[side]]
 
+    def whole(a: str, b: str, key: str) -> dict[str, Any]:
+        """``a`` over ``b``: whole runs (``seconds`` or ``cpu_seconds``)."""
+        return summary(_ratios(per_rep(a, key), per_rep(b, key)))
+
+    def per_step(a: str, b: str, key: str) -> dict[str, Any]:
+        """``a`` over ``b``: the steady epochs (``epochs`` or ``cpu_epochs``)."""
+        steady = {s: [sum(_steady(x[key], every, n)) for x in runs[s]] for s in (a, b)}
+        return summary(_ratios(steady[a], steady[b]))
+
+    def extras(side: str) -> list[list[float]]:
+        return [_change_extra(x["boundaries"], every, n) for x in runs[side]]
+
+    def change(a: str, b: str) -> dict[str, Any]:
+        """``a`` over ``b``: the extra time of all stage changes of a run."""
+        return summary([sum(x) / sum(y) for x, y in zip(extras(a), extras(b), strict=True)])
+
     out: dict[str, Any] = {
         "timeline": expected,
         "max_weight_diff_driver_vs_baseline": max_diff,
@@ -398,17 +414,10 @@ def run_whole(runner: Runner, reps: int, sides: Sequence[str]) -> dict[str, Any]
     }
     r, c = out["ratios"], out["cpu_ratios"]
     if "driver" in runs and "baseline" in runs:
-        r["whole_run"] = summary(_ratios(per_rep("driver", "seconds"),
-                                         per_rep("baseline", "seconds")))
-        c["whole_run"] = summary(_ratios(per_rep("driver", "cpu_seconds"),
-                                         per_rep("baseline", "cpu_seconds")))
-        extra = {
-            s: [_change_extra(x["boundaries"], every, n) for x in runs[s]]
-            for s in ("driver", "baseline")
-        }
-        r["stage_change"] = summary(
-            [sum(d) / sum(b) for d, b in zip(extra["driver"], extra["baseline"], strict=True)]
-        )
+        r["whole_run"] = whole("driver", "baseline", "seconds")
+        c["whole_run"] = whole("driver", "baseline", "cpu_seconds")
+        r["stage_change"] = change("driver", "baseline")
+        extra = {s: extras(s) for s in ("driver", "baseline")}
         r["stage_change_each"] = [
             summary([d[j] / b[j] for d, b in zip(extra["driver"], extra["baseline"],
                                                  strict=True)])
@@ -419,29 +428,17 @@ def run_whole(runner: Runner, reps: int, sides: Sequence[str]) -> dict[str, Any]
         }
     if "baseline_again" in runs and "baseline" in runs:
         # A/A control: the same measures between two identical hand-written sides
-        again, base = per_rep("baseline_again", "seconds"), per_rep("baseline", "seconds")
-        r["control_whole_run"] = summary(_ratios(again, base))
-        c["control_whole_run"] = summary(_ratios(per_rep("baseline_again", "cpu_seconds"),
-                                                 per_rep("baseline", "cpu_seconds")))
-        for key, dest in (("epochs", r), ("cpu_epochs", c)):
-            a = [sum(_steady(x[key], every, n)) for x in runs["baseline_again"]]
-            b = [sum(_steady(x[key], every, n)) for x in runs["baseline"]]
-            dest["control_per_step"] = summary(_ratios(a, b))
-        extra_a = [_change_extra(x["boundaries"], every, n) for x in runs["baseline_again"]]
-        extra_b = [_change_extra(x["boundaries"], every, n) for x in runs["baseline"]]
-        r["control_stage_change"] = summary(
-            [sum(a) / sum(b) for a, b in zip(extra_a, extra_b, strict=True)]
-        )
+        r["control_whole_run"] = whole("baseline_again", "baseline", "seconds")
+        c["control_whole_run"] = whole("baseline_again", "baseline", "cpu_seconds")
+        r["control_per_step"] = per_step("baseline_again", "baseline", "epochs")
+        c["control_per_step"] = per_step("baseline_again", "baseline", "cpu_epochs")
+        r["control_stage_change"] = change("baseline_again", "baseline")
     if "driver_rules" in runs and "baseline" in runs:
-        r["rules_whole_run"] = summary(_ratios(per_rep("driver_rules", "seconds"),
-                                               per_rep("baseline", "seconds")))
-        c["rules_whole_run"] = summary(_ratios(per_rep("driver_rules", "cpu_seconds"),
-                                               per_rep("baseline", "cpu_seconds")))
+        r["rules_whole_run"] = whole("driver_rules", "baseline", "seconds")
+        c["rules_whole_run"] = whole("driver_rules", "baseline", "cpu_seconds")
     if "gradnorm" in runs and "driver" in runs:
-        for key, dest in (("epochs", r), ("cpu_epochs", c)):
-            g = [sum(_steady(x[key], every, n)) for x in runs["gradnorm"]]
-            d = [sum(_steady(x[key], every, n)) for x in runs["driver"]]
-            dest["gradnorm_per_step"] = summary(_ratios(g, d))
+        r["gradnorm_per_step"] = per_step("gradnorm", "driver", "epochs")
+        c["gradnorm_per_step"] = per_step("gradnorm", "driver", "cpu_epochs")
     spe = case.steps_per_epoch
     out["step_seconds_per_stage"] = {
         s: [median(_steady(x["epochs"], every, n)[k] for x in v) / spe for k in range(n)]
