@@ -13,6 +13,7 @@ import attrs
 
 __all__ = [
     "ConfigError",
+    "DriverError",
     "Problem",
     "UnfreezeError",
     "UnfreezeWarning",
@@ -77,6 +78,13 @@ class UnknownTypeError(ConfigError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return ConfigError.__str__(self)
+
+
+class DriverError(UnfreezeError, ValueError):
+    """The model, its optimizer or the run cannot be driven as asked; says what to do.
+
+    Raised by the Keras driver (``unfreeze_core.keras``), which re-exports it.
+    """
 
 
 class UnfreezeWarning(UserWarning):

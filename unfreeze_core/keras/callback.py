@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from ..config import load_schedule
-from ..errors import UnfreezeError
+from ..errors import DriverError
 from ..events import EpochEnd, Event, StepEnd, TrainBegin
 from ..plugins import notify_stage_change
 from ..schedule import Decision, Schedule, ScheduleState
@@ -44,10 +44,6 @@ from .optimizer import OptimizerDriver, check_drivable, ensure_covers, unwrap
 from .plan import Resolution, check_advances, n_stages, resolve, sub_policies
 
 __all__ = ["DriverError", "ProgressiveUnfreezing"]
-
-
-class DriverError(UnfreezeError, ValueError):
-    """The model, its optimizer or the run cannot be driven as asked; says what to do."""
 
 
 def _to_float(value: Any) -> float | None:
