@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from unfreeze_core import timeline
 from unfreeze_core.cli import main
-from unfreeze_core.timeline import Timeline, plot_timeline
+from unfreeze_core.plotting import plot_timeline
+from unfreeze_core.timeline import Timeline
 
 from .helpers import PNG_MAGIC, RunCli, driver_history
 

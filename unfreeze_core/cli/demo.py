@@ -23,8 +23,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..demo import BASELINES, PROGRESSIVE, STRATEGIES, default_schedule, make_transfer
+from ..plotting import plot_timeline
 from ..schedule import Schedule
-from ..timeline import Timeline, plot_timeline
+from ..timeline import Timeline
 from ._common import (
     BadInput,
     describe_schedule,

@@ -16,8 +16,9 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from ..groupings import ByCount, ByLayers
+from ..plotting import plot_timeline
 from ..schedule import EpochRecord, Schedule
-from ..timeline import LOG_LR, LOG_STAGE, Timeline, plot_timeline
+from ..timeline import LOG_LR, LOG_STAGE, Timeline
 from ._common import (
     BadInput,
     config_message,

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from ..timeline import Timeline, plot_timeline
+from ..plotting import plot_timeline
+from ..timeline import Timeline
 from ._common import BadInput, guarded, make_console
 from .history import find_history, read_history
 
