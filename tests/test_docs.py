@@ -12,7 +12,7 @@ import tomllib
 import pytest
 
 from unfreeze_core import load_schedule
-from unfreeze_core.reference import BEGIN, END, markdown_reference
+from unfreeze_core.cli.reference import BEGIN, END, markdown_reference
 
 from .docs.snippets import ROOT, blocks, run_page
 
@@ -56,7 +56,8 @@ def test_the_generated_reference_is_current() -> None:
     text = (ROOT / "docs/schedules.md").read_text()
     section = text[text.index(BEGIN) + len(BEGIN) : text.index(END)]
     assert section.strip() == markdown_reference().strip(), (
-        "docs/schedules.md is out of date: run python -m unfreeze_core.reference docs/schedules.md"
+        "docs/schedules.md is out of date: run "
+        "python -m unfreeze_core.cli.reference docs/schedules.md"
     )
 
 

@@ -2,7 +2,12 @@
 
 ``docs/schedules.md`` embeds :func:`markdown_reference` between two markers; a test
 checks that it is current, so the documented keys cannot drift from the code. Rewrite
-it with ``python -m unfreeze_core.reference docs/schedules.md``.
+it with ``python -m unfreeze_core.cli.reference docs/schedules.md``.
+
+A maintenance tool, not an ``unfreeze`` subcommand: it reads the installed plugins'
+registry (a plugin author can pass a registry and ``provider=`` to document their own
+types). The section titles and the wording of nested components come from
+:data:`unfreeze_core.kinds.KINDS`.
 """
 
 from __future__ import annotations
@@ -13,22 +18,33 @@ from typing import Any
 
 import attrs
 
-from .fields import describe_check, describe_type, resolved_fields
-from .registry import KINDS, Entry, Registry
+from ..fields import describe_check, describe_type, resolved_fields
+from ..kinds import KINDS, kind_of_field
+from ..plugins import get_registry
+from ..registry import Entry, Registry
+from ..schedule import Schedule
 
-__all__ = ["BEGIN", "END", "markdown_reference", "update_file"]
+__all__ = ["BEGIN", "END", "fields_table", "markdown_reference", "nested_type", "update_file"]
 
-BEGIN = "<!-- BEGIN GENERATED REFERENCE (python -m unfreeze_core.reference docs/schedules.md) -->"
+BEGIN = (
+    "<!-- BEGIN GENERATED REFERENCE (python -m unfreeze_core.cli.reference docs/schedules.md) -->"
+)
 END = "<!-- END GENERATED REFERENCE -->"
 
-_TITLES = {"policy": "Policies", "rule": "LR rules", "grouping": "Groupings"}
-_NESTED = {
-    "policy": "a policy table",
-    "policies": "a list of policy tables",
-    "rule": "an LR rule table",
-    "rules": "a list of LR rule tables",
-    "grouping": "a grouping (see Groupings)",
-}
+
+def nested_type(field_kind: str) -> str:
+    """How the reference describes a field declared ``arg(kind=field_kind)``.
+
+    Example:
+        >>> nested_type("rule"), nested_type("policies")
+        ('an LR rule table', 'a list of policy tables')
+    """
+    kind, is_list = kind_of_field(field_kind)
+    article = KINDS[kind].article
+    if not is_list:
+        return article
+    noun = article.split(" ", 1)[1]  # "an LR rule table" -> "LR rule table"
+    return f"a list of {noun}s"
 
 
 def _default(field: attrs.Attribute) -> str:
@@ -51,7 +67,7 @@ def _default(field: attrs.Attribute) -> str:
 def _type(field: attrs.Attribute) -> str:
     nested = field.metadata.get("kind")
     if nested:
-        return _NESTED[nested]
+        return nested_type(nested)
     return describe_type(field.type).replace(" or null", "")
 
 
@@ -91,16 +107,18 @@ def _entry_section(entry: Entry) -> list[str]:
 def markdown_reference(
     registry: Registry | None = None, *, provider: str | None = "unfreeze-core"
 ) -> str:
-    """Markdown tables of the schedule's keys and every registered type's keys."""
-    from .plugins import get_registry
-    from .schedule import Schedule
+    """Markdown tables of the schedule's keys and every registered type's keys.
 
+    Args:
+        registry: the components to document (default: the installed plugins').
+        provider: document only the types this distribution registers (``None``: all).
+    """
     registry = registry if registry is not None else get_registry()
     lines = ["### The schedule (top level)", "", "Plus `version` (required in files: `1`).", ""]
     lines.extend(fields_table(Schedule))
     lines.append("")
     for kind in KINDS:
-        lines.extend([f"### {_TITLES[kind]}", ""])
+        lines.extend([f"### {KINDS[kind].title}", ""])
         for name in registry.names(kind):
             entry = registry.get(kind, name)
             if provider is None or entry.provider == provider:
