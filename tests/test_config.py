@@ -107,7 +107,7 @@ def test_long_form_of_combinators_is_accepted() -> None:
 )
 def test_group_shorthands(groups: object, expected: dict[str, object]) -> None:
     schedule = load_schedule({"policy": {"type": "fixed_epoch", "every": 1}, "groups": groups})
-    again = Schedule.from_config(schedule.to_config())
+    again = load_schedule(schedule.to_config())
     assert again == schedule
     if expected != {"type": "auto"}:
         assert schedule.to_config()["groups"] == expected
@@ -179,7 +179,7 @@ def test_wrong_types_are_not_coerced() -> None:
 
 
 def test_version(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="version: must be 1 .*got 2"):
+    with pytest.raises(ConfigError, match="version: must be the integer 1 .*got 2"):
         load_schedule({"version": 2, "policy": {"type": "fixed_epoch", "every": 1}})
 
 
@@ -211,7 +211,9 @@ def test_custom_policy_without_registration_cannot_be_written() -> None:
         def update(self, state: None, event: object) -> tuple[None, bool]:
             return None, False
 
-    with pytest.raises(ConfigError, match="cannot be written as config: it is not registered"):
+    with pytest.raises(ConfigError, match="cannot be written as config: Custom declares no"):
+        Schedule(Custom()).to_config()
+    with pytest.raises(ConfigError, match="Declare type_name = 'custom' on the class.*registry="):
         Schedule(Custom()).to_config()
 
 

@@ -24,7 +24,7 @@ from unfreeze_core import (
     all_of,
     any_of,
 )
-from unfreeze_core.policies.plateau import infer_mode
+from unfreeze_core.monitoring import infer_mode
 
 
 def feed(policy: Any, events: list[Any]) -> list[bool]:
@@ -119,9 +119,11 @@ class TestPlateau:
         ready = feed(Plateau(patience=1, start_from_epoch=3), epochs([1.0] * 5))
         assert ready == [False, False, False, False, True]
 
-    def test_nan_is_never_an_improvement(self) -> None:
-        ready = feed(Plateau(patience=2), epochs([1.0, math.nan, math.nan]))
-        assert ready == [False, False, True]
+    def test_nan_is_neither_an_improvement_nor_counted(self) -> None:
+        """A diverging run (NaN/inf loss) never counts towards patience."""
+        ready = feed(Plateau(patience=2), epochs([1.0, math.nan, math.inf, 1.0, 1.0]))
+        assert ready == [False, False, False, False, True]
+        assert not any(feed(Plateau(patience=0), epochs([math.nan] * 20)))
         state = Plateau().init()
         state, _ = Plateau().update(state, EpochEnd(0, 1, {"val_loss": math.nan}))
         assert state["best"] is None

@@ -31,6 +31,7 @@ from unfreeze_core import (
     UnfreezeWarning,
     Warmup,
     compose,
+    load_schedule,
 )
 from unfreeze_core.schedule import split_by_step
 
@@ -166,7 +167,7 @@ def test_capture_and_restore_equals_uninterrupted(
         state, _ = schedule.update(state, event)
     saved = json.dumps(state.to_dict())  # through JSON, as a checkpoint would
 
-    fresh = Schedule.from_config(json.loads(json.dumps(schedule.to_config())))
+    fresh = load_schedule(json.loads(json.dumps(schedule.to_config())))
     restored = ScheduleState.from_dict(json.loads(saved))
     resumed = []
     for event in events[cut:]:
@@ -183,7 +184,7 @@ def test_config_round_trip_decides_identically(
 ) -> None:
     n, schedule = setup
     config = schedule.to_config()
-    again = Schedule.from_config(json.loads(json.dumps(config)))
+    again = load_schedule(json.loads(json.dumps(config)))
     assert again == schedule
     assert again.to_config() == config
     original = run(schedule, n, events)

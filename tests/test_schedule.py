@@ -114,13 +114,20 @@ def test_grad_norm_advances_mid_epoch_in_a_dry_run() -> None:
 
 
 def test_train_begin_never_advances() -> None:
-    schedule = Schedule(FixedEpoch(every=1))
-    state = schedule.start(2)
-    state, _ = schedule.update(state, EpochEnd(0, 1, {}))  # due, and advances
-    assert state.stage == 2
-    state2 = schedule.start(3)
-    state2, d = schedule.update(state2, TrainBegin(0, 0))
-    assert not d.advanced
+    """A policy already ready when training begins still waits for a real event."""
+
+    class ReadyAtOnce:
+        def init(self) -> None:
+            return None
+
+        def update(self, state: None, event: object) -> tuple[None, bool]:
+            return None, True  # ready at every event, TrainBegin included
+
+    schedule = Schedule(ReadyAtOnce(), final="stop")
+    state, decision = schedule.update(schedule.start(3), TrainBegin(0, 0))
+    assert not decision.advanced and not decision.stop and state.stage == 1
+    state, decision = schedule.update(state, EpochEnd(0, 1, {}))
+    assert decision.advanced and state.stage == 2
 
 
 def test_non_monotonic_policy_via_trainable_sets() -> None:

@@ -6,14 +6,20 @@ TensorFlow nor Keras. The Keras driver lives in :mod:`unfreeze_core.keras`.
 
 from __future__ import annotations
 
-from .config import load_schedule
+import importlib
+from typing import TYPE_CHECKING
+
 from .errors import ConfigError, Problem, UnfreezeError, UnfreezeWarning, UnknownTypeError
 from .events import EpochEnd, StageChange, StepEnd, TrainBegin
 from .groupings import Auto, ByCount, ByLayers, ByPatterns, Group, LayerInfo
 from .hookspecs import hookimpl
+from .loading import load_schedule
 from .lr_rules import Discriminative, LRContext, Product, StageScaled, Warmup, compose
 from .policies import AllOf, AnyOf, FixedEpoch, GradNorm, MinEpochs, Plateau, Policy, all_of, any_of
 from .schedule import Decision, EpochRecord, Schedule, ScheduleState, Transition
+
+if TYPE_CHECKING:
+    from .keras import ProgressiveUnfreezing
 
 _LAZY = {"ProgressiveUnfreezing": "unfreeze_core.keras"}
 
@@ -21,8 +27,6 @@ _LAZY = {"ProgressiveUnfreezing": "unfreeze_core.keras"}
 def __getattr__(name: str) -> object:
     """Names whose modules import Keras load on first access, keeping the engine light."""
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'unfreeze_core' has no attribute {name!r}")
 

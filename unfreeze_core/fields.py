@@ -1,30 +1,63 @@
-"""Declaring the arguments of policies, rules and groupings once, checked twice.
+"""Declaring the arguments of policies, rules and groupings: the one validation stack.
 
 A component is a frozen ``attrs`` class whose fields are made with :func:`arg`. Each
 field carries its type and small *checks* (``ge(0)``, ``one_of(...)``) that return a
 message such as ``"must be >= 0, got -1"`` or ``None``. The same declaration serves the
 Python constructor (``Plateau(patience=-1)`` raises) and the config loader, which runs
-the checks field by field so that it can report every problem with its location.
+the checks field by field so that it can report every problem with its location, then
+builds the instance with :func:`build_checked` so that no field is checked twice.
+
+This is the public way to declare a plugin's arguments::
+
+    from unfreeze_core.fields import arg, ge
+
+Example:
+    >>> import attrs
+    >>> @attrs.frozen
+    ... class EveryN:
+    ...     n: int = arg(1, ge(1), doc="Advance every n epochs.")
+    >>> EveryN(0)
+    Traceback (most recent call last):
+    ...
+    unfreeze_core.errors.ConfigError: EveryN: n: must be >= 1, got 0
 """
 
 from __future__ import annotations
 
 import collections.abc
-import math
+import contextvars
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import attrs
 
+from .checks import (
+    Check,
+    describe_check,
+    described,
+    each,
+    finite,
+    ge,
+    gt,
+    le,
+    non_empty,
+    non_increasing,
+    one_of,
+    shown,
+    strictly_increasing,
+)
 from .errors import ConfigError, Problem
 
 __all__ = [
     "REQUIRED",
     "Check",
     "arg",
+    "build_checked",
     "check_field",
+    "convert",
     "describe_check",
     "described",
     "describe_type",
@@ -34,119 +67,16 @@ __all__ = [
     "ge",
     "gt",
     "le",
+    "non_empty",
     "non_increasing",
     "one_of",
+    "shown",
     "strictly_increasing",
+    "type_problem",
 ]
 
 REQUIRED: Any = attrs.NOTHING
 """The default of an argument that must be given."""
-
-Check = Callable[[Any], "str | None"]
-"""A check takes a (converted) value and returns a message, or ``None`` when fine."""
-
-
-def described(text: str) -> Callable[[Check], Check]:
-    """Attach a short description of the rule (``">= 0"``) used by the reference docs."""
-
-    def attach(check: Check) -> Check:
-        check.rule = text  # type: ignore[attr-defined]
-        return check
-
-    return attach
-
-
-def describe_check(check: Check) -> str:
-    return getattr(check, "rule", "")
-
-
-def ge(bound: float) -> Check:
-    @described(f">= {bound}")
-    def check(v: Any) -> str | None:
-        return None if v is None or v >= bound else f"must be >= {bound}, got {v!r}"
-
-    return check
-
-
-def gt(bound: float) -> Check:
-    @described(f"> {bound}")
-    def check(v: Any) -> str | None:
-        return None if v is None or v > bound else f"must be > {bound}, got {v!r}"
-
-    return check
-
-
-def le(bound: float) -> Check:
-    @described(f"<= {bound}")
-    def check(v: Any) -> str | None:
-        return None if v is None or v <= bound else f"must be <= {bound}, got {v!r}"
-
-    return check
-
-
-@described("finite")
-def finite(v: Any) -> str | None:
-    if v is None or math.isfinite(v):
-        return None
-    return f"must be a finite number, got {v!r}"
-
-
-def one_of(*choices: Any) -> Check:
-    shown = ", ".join(repr(c) for c in choices)
-
-    @described(f"one of {shown}")
-    def check(v: Any) -> str | None:
-        return None if v in choices else f"must be one of {shown}, got {v!r}"
-
-    return check
-
-
-def each(*checks: Check) -> Check:
-    """Apply ``checks`` to every element of a sequence; the message names the index."""
-
-    @described("each " + ", ".join(describe_check(c) for c in checks))
-    def check(values: Any) -> str | None:
-        if values is None:
-            return None
-        for i, v in enumerate(values):
-            for c in checks:
-                msg = c(v)
-                if msg:
-                    return f"[{i}] {msg}"
-        return None
-
-    return check
-
-
-@described("non-increasing with depth")
-def non_increasing(values: Any) -> str | None:
-    if values is None:
-        return None
-    for i in range(1, len(values)):
-        if values[i] > values[i - 1]:
-            return (
-                f"must not increase with depth, got {list(values)!r} "
-                f"([{i}] = {values[i]!r} > [{i - 1}] = {values[i - 1]!r})"
-            )
-    return None
-
-
-@described("strictly increasing")
-def strictly_increasing(values: Any) -> str | None:
-    if values is None:
-        return None
-    for i in range(1, len(values)):
-        if values[i] <= values[i - 1]:
-            return f"must be strictly increasing, got {list(values)!r}"
-    return None
-
-
-@described("non-empty")
-def non_empty(values: Any) -> str | None:
-    if values is not None and len(values) == 0:
-        return "must not be empty"
-    return None
-
 
 # --- types -------------------------------------------------------------------------
 
@@ -170,16 +100,29 @@ def describe_type(tp: Any) -> str:
     return names.get(tp, getattr(tp, "__name__", str(tp)))
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _as_float(value: int) -> float | None:
+    try:
+        return float(value)
+    except OverflowError:  # beyond float range: reported by type_problem
+        return None
+
+
 def convert(value: Any, tp: Any) -> Any:
     """Normalise plain data to ``tp`` (int -> float, list -> tuple) without guessing."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         for arm in typing.get_args(tp):
-            if type_problem(convert(value, arm), arm) is None:
-                return convert(value, arm)
+            converted = convert(value, arm)
+            if type_problem(converted, arm) is None:
+                return converted
         return value
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if tp is float and _is_int(value):
+        as_float = _as_float(value)
+        return value if as_float is None else as_float
     if origin in _SEQUENCES and isinstance(value, (list, tuple)):
         inner = typing.get_args(tp)[0]
         return tuple(convert(v, inner) for v in value)
@@ -202,8 +145,10 @@ def type_problem(value: Any, tp: Any) -> str | None:
         inner = typing.get_args(tp)[0]
         ok = isinstance(value, tuple) and all(type_problem(v, inner) is None for v in value)
     elif tp is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
+        ok = _is_int(value)
     elif tp is float:
+        if _is_int(value) and _as_float(value) is None:
+            return f"must be a number within float range, got {shown(value)}"
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     elif tp in (bool, str):
         ok = isinstance(value, tp)
@@ -211,10 +156,40 @@ def type_problem(value: Any, tp: Any) -> str | None:
         return None
     if ok:
         return None
-    return f"must be {describe_type(tp)}, got {value!r}"
+    return f"must be {describe_type(tp)}, got {shown(value)}"
 
 
 # --- fields ------------------------------------------------------------------------
+
+# The class whose fields were all checked by the caller of build_checked(): its attrs
+# converters and validators stand aside while that instance is built.
+_prechecked: contextvars.ContextVar[type[Any] | None] = contextvars.ContextVar(
+    "unfreeze_core_prechecked", default=None
+)
+
+
+@contextmanager
+def _trusting(cls: type[Any]) -> Iterator[None]:
+    token = _prechecked.set(cls)
+    try:
+        yield
+    finally:
+        _prechecked.reset(token)
+
+
+def build_checked(cls: type[Any], kwargs: Mapping[str, Any]) -> Any:
+    """``cls(**kwargs)`` for arguments already converted and checked (:func:`check_field`).
+
+    The config loader checks every field first, to report every problem at once; this
+    builds the instance without checking each field a second time. Rules across fields
+    (``__attrs_post_init__``) still run.
+    """
+    with _trusting(cls):
+        return cls(**kwargs)
+
+
+def _trusted(instance: Any) -> bool:
+    return _prechecked.get() is type(instance)
 
 
 def resolved_fields(cls: type[Any]) -> tuple[attrs.Attribute, ...]:
@@ -224,6 +199,8 @@ def resolved_fields(cls: type[Any]) -> tuple[attrs.Attribute, ...]:
 
 
 def _convert_field(value: Any, instance: Any, field: attrs.Attribute) -> Any:
+    if _trusted(instance):
+        return value
     if isinstance(field.type, str):
         resolved_fields(type(instance))  # resolves ``field`` in place
     return convert(value, field.type)
@@ -244,6 +221,8 @@ def check_field(field: attrs.Attribute, value: Any) -> str | None:
 
 
 def _validate(instance: Any, field: attrs.Attribute, value: Any) -> None:
+    if _trusted(instance):
+        return
     if isinstance(field.type, str):
         resolved_fields(type(instance))
     msg = check_field(field, value)
@@ -256,15 +235,19 @@ def arg(
     *checks: Check,
     kind: Literal["policy", "policies", "rule", "rules", "grouping"] | None = None,
     doc: str = "",
+    converter: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Declare one argument of a component.
 
     ``kind`` marks fields that hold nested components (a policy, or a list of them),
     so the config loader structures them recursively and reports nested locations.
+    ``converter`` (for such fields only) turns Python short forms into a component;
+    lists of components are stored as tuples.
     """
     metadata = {"checks": tuple(checks), "kind": kind, "doc": doc}
     if kind is not None:
-        converter = {"policies": _to_tuple, "rules": _to_tuple, "grouping": _to_grouping}.get(kind)
+        if converter is None and kind in ("policies", "rules"):
+            converter = _to_tuple
         return attrs.field(default=default, converter=converter, metadata=metadata)
     return attrs.field(
         default=default,
@@ -276,17 +259,3 @@ def arg(
 
 def _to_tuple(value: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(value)
-
-
-def _to_grouping(value: Any) -> Any:
-    """The config short forms in Python too: ``"auto"``, ``4``, patterns, name lists."""
-    if isinstance(value, (str, int, list, tuple)) and not isinstance(value, bool):
-        from .config import structure
-
-        data = (
-            [list(v) if isinstance(v, tuple) else v for v in value]
-            if isinstance(value, tuple)
-            else value
-        )
-        return structure(data, "grouping", "groups")
-    return value

@@ -12,12 +12,12 @@ import bisect
 import difflib
 import re
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
 
-from .errors import ConfigError, Problem
-from .fields import REQUIRED, arg, described, each, ge, non_empty
+from .errors import ConfigError, Problem, join_path
+from .fields import REQUIRED, arg, described, each, ge, non_empty, shown
 
 __all__ = [
     "Auto",
@@ -27,7 +27,12 @@ __all__ = [
     "Group",
     "Grouping",
     "LayerInfo",
+    "MAX_PATTERN_LENGTH",
+    "to_grouping",
 ]
+
+MAX_PATTERN_LENGTH = 1000
+"""The longest group pattern accepted (longer ones are refused before compiling)."""
 
 
 @attrs.frozen
@@ -82,6 +87,8 @@ def _require_layers(layers: Sequence[LayerInfo], source: str) -> None:
 class Auto:
     """Every layer that owns weights is its own group, in forward order."""
 
+    type_name: ClassVar[str] = "auto"
+
     def resolve(self, layers: Sequence[LayerInfo]) -> tuple[Group, ...]:
         _require_layers(layers, "Auto")
         return tuple(_group(la.path, [la]) for la in layers)
@@ -94,6 +101,8 @@ class ByCount:
     Cuts are placed where the running parameter count is nearest to ``k/n`` of the
     total, keeping every group non-empty.
     """
+
+    type_name: ClassVar[str] = "count"
 
     n: int = arg(REQUIRED, ge(1), doc="Number of groups.")
 
@@ -131,10 +140,12 @@ class ByCount:
 
 @described("a valid regular expression")
 def _regex_problem(pattern: Any) -> str | None:
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        return f"must be at most {MAX_PATTERN_LENGTH} characters, got {len(pattern)}"
     try:
         re.compile(pattern)
-    except re.error as exc:
-        return f"is not a valid regular expression ({exc}): {pattern!r}"
+    except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}, (((((...
+        return f"is not a valid regular expression ({exc}): {shown(pattern)}"
     return None
 
 
@@ -149,6 +160,8 @@ class ByPatterns:
     after the last pattern's layers form ``"head"`` when ``head=True`` (default).
     Groups are ordered by their first layer.
     """
+
+    type_name: ClassVar[str] = "patterns"
 
     patterns: Sequence[str] = arg(
         REQUIRED, non_empty, each(_regex_problem), doc="Regular expressions, input side first."
@@ -202,6 +215,8 @@ class ByLayers:
     Layers listed nowhere stay frozen for the whole run.
     """
 
+    type_name: ClassVar[str] = "layers"
+
     groups: Sequence[Sequence[str]] = arg(
         REQUIRED, non_empty, each(non_empty), doc="Lists of layer names, input side first."
     )
@@ -241,3 +256,46 @@ class ByLayers:
         if problems:
             raise ConfigError(problems, source="ByLayers")
         return tuple(result)
+
+
+def to_grouping(value: Any) -> Any:
+    """The Python short forms of ``Schedule(groups=...)``, mapped straight to classes.
+
+    ``"auto"`` is :class:`Auto`, an integer ``n`` is ``ByCount(n)``, a list of strings
+    is :class:`ByPatterns`, a list of lists is :class:`ByLayers`; anything else is
+    returned as it is (a grouping object). Names of other groupings are resolved only
+    from configs, through the registry (:func:`~unfreeze_core.load_schedule`).
+
+    Example:
+        >>> to_grouping(4), to_grouping(["conv4_", "conv5_"]).patterns
+        (ByCount(n=4), ('conv4_', 'conv5_'))
+    """
+    if isinstance(value, bool):
+        return value
+    try:
+        if isinstance(value, str):
+            if value == "auto":
+                return Auto()
+            raise ConfigError(
+                [
+                    Problem(
+                        "",
+                        f"a grouping given by name ({shown(value)}) is read only from configs: "
+                        "use load_schedule({..., 'groups': name}), or pass a grouping object "
+                        "(Auto(), ByCount(n), ByPatterns(...), ByLayers(...))",
+                    )
+                ]
+            )
+        if isinstance(value, int):
+            return ByCount(value)
+        if isinstance(value, (list, tuple)) and value:
+            if all(isinstance(v, str) for v in value):
+                return ByPatterns(patterns=tuple(value))
+            if all(isinstance(v, (list, tuple)) for v in value):
+                return ByLayers(groups=tuple(tuple(v) for v in value))
+    except ConfigError as exc:
+        raise ConfigError(
+            [Problem(join_path("groups", p.path), p.message) for p in exc.problems],
+            source="Schedule",
+        ) from None
+    return value

@@ -1,8 +1,8 @@
 """Built-in LR rules: how fast each group learns."""
 
-from .base import LRContext, LRRule, Multipliable, piecewise
+from .base import LRContext, LRRule, piecewise
 from .discriminative import Discriminative
-from .product import Product, compose
+from .product import Multipliable, Product, compose
 from .stage_scaled import StageScaled
 from .warmup import Warmup
 

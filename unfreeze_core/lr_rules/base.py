@@ -2,7 +2,8 @@
 
 A rule is any callable ``rule(ctx) -> multiplier`` where ``ctx`` is an
 :class:`LRContext`. The result broadcasts to one value per group (a scalar applies to
-every group). Rules compose by multiplication, in order.
+every group). Rules compose by multiplication, in order. A rule that can be written in
+a config declares its name there as a class attribute ``type_name`` (``"warmup"``).
 
 Rules are written as array math over ``ctx.xp``, an array namespace: NumPy in the
 engine and dry runs, ``keras.ops`` inside the driver's compiled train step. So a rule
@@ -19,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["LRContext", "LRRule", "Multipliable", "piecewise"]
+__all__ = ["LRContext", "LRRule", "piecewise"]
 
 
 @attrs.frozen
@@ -63,19 +64,3 @@ def piecewise(xp: Any, index: Any, values: Sequence[float]) -> Any:
     for k in range(len(values) - 2, -1, -1):
         result = xp.where(index <= k, values[k], result)
     return result
-
-
-class Multipliable:
-    """``a * b`` composes two rules by multiplication (see :class:`~unfreeze_core.Product`)."""
-
-    __slots__ = ()
-
-    def __mul__(self, other: LRRule) -> LRRule:
-        from .product import compose
-
-        return compose(self, other)  # type: ignore[arg-type]
-
-    def __rmul__(self, other: LRRule) -> LRRule:
-        from .product import compose
-
-        return compose(other, self)  # type: ignore[arg-type]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
 from ..errors import ConfigError, Problem
 from ..fields import arg, each, finite, ge, gt, le, non_empty, non_increasing
-from .base import LRContext, Multipliable, piecewise
+from .base import LRContext, piecewise
+from .product import Multipliable
 
 __all__ = ["Discriminative"]
 
@@ -39,6 +40,8 @@ class Discriminative(Multipliable):
         >>> [round(float(m), 4) for m in Discriminative(decay=0.5)(ctx)]
         [0.25, 0.5, 1.0]
     """
+
+    type_name: ClassVar[str] = "discriminative"
 
     factor: float | None = arg(None, ge(1), finite, doc="ULMFiT's ratio (2.6).")
     decay: float | None = arg(None, gt(0), le(1), doc="Layer decay per group (0.75).")

@@ -1,17 +1,29 @@
-"""``Product``: rules composed by multiplication, in order."""
+"""``Product``: rules composed by multiplication, in order; ``a * b`` (:class:`Multipliable`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
 from ..errors import ConfigError, Problem
 from ..fields import arg
-from .base import LRContext, LRRule, Multipliable
+from .base import LRContext, LRRule
 
-__all__ = ["Product", "compose"]
+__all__ = ["Multipliable", "Product", "compose"]
+
+
+class Multipliable:
+    """``a * b`` composes two rules by multiplication (see :class:`Product`)."""
+
+    __slots__ = ()
+
+    def __mul__(self, other: LRRule) -> LRRule:
+        return compose(self, other)  # type: ignore[arg-type]
+
+    def __rmul__(self, other: LRRule) -> LRRule:
+        return compose(other, self)  # type: ignore[arg-type]
 
 
 @attrs.frozen
@@ -20,6 +32,9 @@ class Product(Multipliable):
 
     A schedule's ``rules`` list is composed the same way.
     """
+
+    type_name: ClassVar[str] = "product"
+    config_shorthand: ClassVar[bool] = True  # written {"product": [...]} in configs
 
     rules: Sequence[LRRule] = arg(kind="rules", doc="The rules multiplied, in order.")
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
 from ..errors import ConfigError, Problem
 from ..fields import arg, each, finite, gt, non_empty
-from .base import LRContext, Multipliable, piecewise
+from .base import LRContext, piecewise
+from .product import Multipliable
 
 __all__ = ["StageScaled"]
 
@@ -34,6 +35,8 @@ class StageScaled(Multipliable):
         >>> float(StageScaled(scales=[0.1, 0.5, 1.0])(ctx))
         0.5
     """
+
+    type_name: ClassVar[str] = "stage_scaled"
 
     scales: Sequence[float] | None = arg(
         None, non_empty, each(gt(0), finite), doc="Multiplier of each stage, in order."

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import attrs
 
 from ..fields import REQUIRED, arg, ge, le, one_of
-from .base import LRContext, Multipliable
+from .base import LRContext
+from .product import Multipliable
 
 __all__ = ["Warmup"]
 
@@ -37,6 +38,8 @@ class Warmup(Multipliable):
         >>> [float(m) for m in Warmup(steps=4)(ctx)]
         [0.25, 1.0]
     """
+
+    type_name: ClassVar[str] = "warmup"
 
     steps: int = arg(REQUIRED, ge(1), doc="Length of the ramp in optimizer steps.")
     start: float = arg(0.0, ge(0), le(1), doc="Multiplier the ramp starts from.")

@@ -1,7 +1,7 @@
 """Built-in policies: when the next group unfreezes."""
 
-from .base import Composable, Policy
-from .combinators import AllOf, AnyOf, MinEpochs, all_of, any_of
+from .base import Policy
+from .combinators import AllOf, AnyOf, Composable, MinEpochs, all_of, any_of
 from .fixed_epoch import FixedEpoch
 from .grad_norm import GradNorm
 from .plateau import Plateau

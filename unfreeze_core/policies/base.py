@@ -12,7 +12,9 @@ an immutable configuration plus two methods, with all state returned, never hidd
     :class:`~unfreeze_core.events.StageChange`, where it resets its per-stage counters.
 
 Any object with these two methods is a policy; nothing needs to be subclassed. The
-built-ins also inherit :class:`Composable` for the ``|`` and ``&`` operators.
+built-ins also inherit :class:`~unfreeze_core.policies.combinators.Composable` for the
+``|`` and ``&`` operators. A policy that can be written in a config declares its name
+there as a class attribute ``type_name`` (``"plateau"``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..events import Event
 
-__all__ = ["Composable", "Policy"]
+__all__ = ["Policy"]
 
 
 @runtime_checkable
@@ -35,29 +37,3 @@ class Policy(Protocol):
     def update(self, state: Any, event: Event) -> tuple[Any, bool]:
         """The new state after ``event``, and whether the policy is ready to advance."""
         ...
-
-
-class Composable:
-    """``a | b`` is ``any_of(a, b)`` and ``a & b`` is ``all_of(a, b)``."""
-
-    __slots__ = ()
-
-    def __or__(self, other: Policy) -> Policy:
-        from .combinators import any_of
-
-        return any_of(self, other)  # type: ignore[arg-type]
-
-    def __ror__(self, other: Policy) -> Policy:
-        from .combinators import any_of
-
-        return any_of(other, self)  # type: ignore[arg-type]
-
-    def __and__(self, other: Policy) -> Policy:
-        from .combinators import all_of
-
-        return all_of(self, other)  # type: ignore[arg-type]
-
-    def __rand__(self, other: Policy) -> Policy:
-        from .combinators import all_of
-
-        return all_of(other, self)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""Combining policies: ``any_of``, ``all_of`` and the ``MinEpochs`` guard.
+"""Combining policies: ``any_of``, ``all_of``, the ``MinEpochs`` guard, and the ``|``
+and ``&`` operators (:class:`Composable`).
 
 A combinator takes policies and is itself a policy (as optax's ``chain`` is a
 transformation), so composites nest without limit. Every child sees every event.
@@ -6,27 +7,35 @@ transformation), so composites nest without limit. Every child sees every event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar
 
 import attrs
 
+from ..errors import ConfigError, Problem
 from ..events import EpochEnd, Event, StageChange
 from ..fields import arg, ge
-from .base import Composable, Policy
+from .base import Policy
 
-__all__ = ["AllOf", "AnyOf", "MinEpochs", "all_of", "any_of"]
+__all__ = ["AllOf", "AnyOf", "Composable", "MinEpochs", "all_of", "any_of"]
 
 
-def _update_children(
-    policies: Sequence[Policy], states: list[Any], event: Event
-) -> tuple[list[Any], list[bool]]:
-    new_states, ready = [], []
-    for policy, state in zip(policies, states, strict=True):
-        state, is_ready = policy.update(state, event)
-        new_states.append(state)
-        ready.append(bool(is_ready))
-    return new_states, ready
+class Composable:
+    """``a | b`` is ``any_of(a, b)`` and ``a & b`` is ``all_of(a, b)``."""
+
+    __slots__ = ()
+
+    def __or__(self, other: Policy) -> Policy:
+        return any_of(self, other)  # type: ignore[arg-type]
+
+    def __ror__(self, other: Policy) -> Policy:
+        return any_of(other, self)  # type: ignore[arg-type]
+
+    def __and__(self, other: Policy) -> Policy:
+        return all_of(self, other)  # type: ignore[arg-type]
+
+    def __rand__(self, other: Policy) -> Policy:
+        return all_of(other, self)  # type: ignore[arg-type]
 
 
 def _check_policies(policies: Sequence[Any]) -> str | None:
@@ -39,41 +48,49 @@ def _check_policies(policies: Sequence[Any]) -> str | None:
 
 
 @attrs.frozen
-class AnyOf(Composable):
-    """Ready as soon as any child policy is ready. Spelled ``any_of(a, b)`` or ``a | b``."""
+class _Combination(Composable):
+    """Policies combined by ``combine`` (``any`` or ``all``) of their readiness."""
+
+    combine: ClassVar[Callable[[Iterable[bool]], bool]]
+    config_shorthand: ClassVar[bool] = True  # written {"any_of": [...]} in configs
 
     policies: Sequence[Policy] = arg(kind="policies", doc="The policies combined.")
 
     def __attrs_post_init__(self) -> None:
-        _raise_if(_check_policies(self.policies), type(self).__name__)
+        message = _check_policies(self.policies)
+        if message:
+            raise ConfigError([Problem("policies", message)], source=type(self).__name__)
 
     def init(self) -> Any:
         return [p.init() for p in self.policies]
 
     def update(self, state: Any, event: Event) -> tuple[Any, bool]:
-        states, ready = _update_children(self.policies, state, event)
-        return states, any(ready)
+        states, ready = [], []
+        for policy, child_state in zip(self.policies, state, strict=True):
+            child_state, is_ready = policy.update(child_state, event)
+            states.append(child_state)
+            ready.append(bool(is_ready))
+        return states, type(self).combine(ready)
 
 
 @attrs.frozen
-class AllOf(Composable):
+class AnyOf(_Combination):
+    """Ready as soon as any child policy is ready. Spelled ``any_of(a, b)`` or ``a | b``."""
+
+    type_name: ClassVar[str] = "any_of"
+    combine = any
+
+
+@attrs.frozen
+class AllOf(_Combination):
     """Ready while every child policy is ready. Spelled ``all_of(a, b)`` or ``a & b``.
 
     Readiness is a level, so a plateau seen at an epoch end and a low gradient norm
     seen at a later step combine: the advance happens when both hold.
     """
 
-    policies: Sequence[Policy] = arg(kind="policies", doc="The policies combined.")
-
-    def __attrs_post_init__(self) -> None:
-        _raise_if(_check_policies(self.policies), type(self).__name__)
-
-    def init(self) -> Any:
-        return [p.init() for p in self.policies]
-
-    def update(self, state: Any, event: Event) -> tuple[Any, bool]:
-        states, ready = _update_children(self.policies, state, event)
-        return states, all(ready)
+    type_name: ClassVar[str] = "all_of"
+    combine = all
 
 
 @attrs.frozen
@@ -83,6 +100,8 @@ class MinEpochs(Composable):
     Use it with ``all_of`` to keep another trigger from firing too early:
     ``GradNorm(fraction=0.1) & MinEpochs(2)``.
     """
+
+    type_name: ClassVar[str] = "min_epochs"
 
     epochs: int = arg(1, ge(0), doc="Epochs the stage must last.")
 
@@ -95,13 +114,6 @@ class MinEpochs(Composable):
         elif isinstance(event, EpochEnd):
             state = state + 1
         return state, state >= self.epochs
-
-
-def _raise_if(message: str | None, source: str) -> None:
-    if message:
-        from ..errors import ConfigError, Problem
-
-        raise ConfigError([Problem("policies", message)], source=source)
 
 
 def _flatten(cls: type[Any], policies: Sequence[Policy]) -> tuple[Policy, ...]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
 from ..errors import ConfigError, Problem
 from ..events import EpochEnd, Event, StageChange
 from ..fields import arg, each, ge, non_empty, strictly_increasing
-from .base import Composable
+from .combinators import Composable
 
 __all__ = ["FixedEpoch"]
 
@@ -31,6 +31,8 @@ class FixedEpoch(Composable):
         >>> FixedEpoch(every=5).advances_due(10)
         2
     """
+
+    type_name: ClassVar[str] = "fixed_epoch"
 
     every: int | None = arg(None, ge(1), doc="Advance after every N epochs.")
     at: Sequence[int] | None = arg(

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
 from ..errors import ConfigError, Problem, UnfreezeWarning
 from ..events import Event, StageChange, StepEnd
 from ..fields import arg, finite, ge, gt, le
-from .base import Composable
+from .combinators import Composable
 
 __all__ = ["GradNorm"]
 
@@ -39,6 +39,8 @@ class GradNorm(Composable):
         >>> GradNorm(fraction=0.5, window=4, check_every=10).check_every
         10
     """
+
+    type_name: ClassVar[str] = "grad_norm"
 
     threshold: float | None = arg(None, gt(0), finite, doc="Absolute norm to fall below.")
     fraction: float | None = arg(

@@ -7,60 +7,28 @@ The arguments mean what they mean in ``keras.callbacks.ReduceLROnPlateau`` and
 
 from __future__ import annotations
 
-import math
-import warnings
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import attrs
 
-from ..errors import UnfreezeWarning
 from ..events import EpochEnd, Event, StageChange
 from ..fields import arg, finite, ge, one_of
-from .base import Composable
+from ..monitoring import improved, infer_mode, is_finite, warn_missing_metric
+from .combinators import Composable
 
-__all__ = ["Plateau", "infer_mode"]
-
-_MAX_WORDS = ("acc", "auc", "precision", "recall", "f1", "iou", "top_k", "r2", "psnr")
-
-
-def infer_mode(monitor: str) -> Literal["min", "max"]:
-    """``"max"`` for metrics that grow when better (accuracy, AUC, ...), else ``"min"``.
-
-    Keras' ``ReduceLROnPlateau`` looks for ``"acc"`` in the name; this also knows the
-    other common "higher is better" metrics.
-    """
-    name = monitor.lower()
-    return "max" if any(word in name for word in _MAX_WORDS) else "min"
-
-
-def warn_missing_metric(monitor: str, logs: Mapping[str, float], who: str) -> None:
-    available = ", ".join(sorted(logs)) or "(none)"
-    warnings.warn(
-        f"{who}: the monitored metric '{monitor}' is not in the logs; available metrics "
-        f"are: {available}. Pass one of them as monitor=.",
-        UnfreezeWarning,
-        stacklevel=3,
-    )
-
-
-def improved(value: float, best: float | None, mode: str, min_delta: float) -> bool:
-    """Whether ``value`` beats ``best`` by more than ``min_delta``; NaN never does."""
-    if not math.isfinite(value):
-        return False
-    if best is None:
-        return True
-    return value < best - min_delta if mode == "min" else value > best + min_delta
+__all__ = ["Plateau"]
 
 
 @attrs.frozen
 class Plateau(Composable):
     """Advance when ``monitor`` has not improved for ``patience`` epochs.
 
-    An epoch improves when the value beats the best seen by more than ``min_delta``
-    (NaN and infinities never improve). After ``patience`` epochs in a row without
-    improvement (at least one) the policy is ready. After each advance, ``cooldown``
-    epochs are not counted, and a stage lasts at least ``min_epochs_per_stage`` epochs.
+    An epoch improves when the value beats the best seen by more than ``min_delta``.
+    After ``patience`` epochs in a row without improvement (at least one) the policy is
+    ready. A NaN or infinite value is neither an improvement nor a reason to advance:
+    the epoch is not counted (a diverging run never releases more pretrained groups).
+    After each advance, ``cooldown`` epochs are not counted, and a stage lasts at least
+    ``min_epochs_per_stage`` epochs.
     Epochs before ``start_from_epoch`` are ignored. A metric missing from the logs
     warns once, listing the metrics available, and never triggers.
 
@@ -69,6 +37,8 @@ class Plateau(Composable):
         >>> Plateau(monitor="val_accuracy", patience=2).resolved_mode
         'max'
     """
+
+    type_name: ClassVar[str] = "plateau"
 
     monitor: str = arg("val_loss", doc="Name of the metric in the Keras logs.")
     mode: Literal["auto", "min", "max"] = arg(
@@ -117,6 +87,8 @@ class Plateau(Composable):
                 warn_missing_metric(self.monitor, event.logs, "Plateau")
                 state["warned"] = True
             return state
+        if not is_finite(value):
+            return state  # not counted: NaN is no plateau
         value = float(value)
         in_cooldown = state["cooldown"] > 0
         if in_cooldown:
