@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from unfreeze_core import Schedule
+from unfreeze_core import load_schedule
 from unfreeze_core.cli import main
 from unfreeze_core.cli.demo import verdict
 from unfreeze_core.demo import STRATEGIES, default_schedule, load_digits, make_transfer
@@ -44,7 +44,7 @@ def test_the_transfer_split() -> None:
 
 def test_the_default_schedule_is_plain_config() -> None:
     schedule = default_schedule()
-    assert Schedule.from_config(schedule.to_config()) == schedule
+    assert load_schedule(schedule.to_config()) == schedule
     assert schedule.to_config()["policy"] == {"type": "plateau", "min_delta": 0.03, "patience": 2}
 
 
