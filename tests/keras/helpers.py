@@ -7,7 +7,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from unfreeze_core.keras import flatten_layers
+from unfreeze_core.keras import flatten_layers, internals
 
 
 def data(n: int = 32, d: int = 6, classes: int = 0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +46,7 @@ def layer_values(model: Any) -> dict[str, list[np.ndarray]]:
 
 
 def _own(layer: Any, v: Any) -> bool:
-    return any(v is w for w in layer._trainable_variables + layer._non_trainable_variables)
+    return any(v is w for w in internals.own_weights(layer))
 
 
 def same(a: list[np.ndarray], b: list[np.ndarray]) -> bool:

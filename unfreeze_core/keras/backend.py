@@ -12,36 +12,35 @@ The rest of :mod:`unfreeze_core.keras` uses backend-neutral Keras APIs (``keras.
   per variable the optimizer was built with, so the driver's optimizer (built once over
   every variable that may ever train) gets a ``stateless_apply`` that applies the
   gradients of the variables trainable *now* and passes the others' slots through
-  untouched. During an epoch the trainer keeps the weights in its own state
-  (``model._jax_state``): :func:`sync` writes them back before a mid-epoch stage
-  change or a read of the driver's accumulators. With several processes
-  (``jax.distributed``) :func:`agree` makes every process decide from the same numbers.
+  untouched. During an epoch the trainer keeps the weights in its own state:
+  :func:`sync` writes them back before a mid-epoch stage change or a read of the
+  driver's accumulators.
 - **PyTorch**: Keras' torch optimizers update all variables in one fused
   ``_parallel_update_step`` with a single rate; the driver routes them through the
   per-variable ``update_step`` loop instead, which takes one rate per variable. It
   runs eagerly, so the driver masks values instead of branching on a device value.
 
-Nothing here decides anything; each function is a small adapter.
+Nothing here decides anything; each function is a small adapter. The private names
+involved are reached through :mod:`.internals`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
+from . import internals
+
 __all__ = [
     "SUPPORTED",
-    "agree",
     "dense_values",
     "install_patches",
     "name",
     "problem",
-    "process_count",
     "retrace",
     "scope",
     "squared_norm",
@@ -104,7 +103,7 @@ def sync(model: Any) -> None:
     Needed before flipping ``trainable`` flags or reading or assigning optimizer
     variables in the middle of an epoch; the next step then reads the state afresh.
     """
-    if name() == "jax" and getattr(model, "_jax_state", None):
+    if name() == "jax" and internals.jax_state_in_flight(model):
         model.jax_state_sync()
 
 
@@ -179,7 +178,7 @@ def trace_token(driver: Any, variable: Any) -> tuple[Hashable, Any] | None:
         current = driver.jax_scope
         return None if current is None else (("jax", id(current)), current)
     iterations = driver.opt.iterations.value
-    return ("torch", id(iterations), int(iterations._version)), iterations
+    return ("torch", id(iterations), internals.torch_version(iterations)), iterations
 
 
 def update_each(optimizer: Any, variables: Sequence[Any], fn: Callable[[Any], None]) -> None:
@@ -192,7 +191,6 @@ def update_each(optimizer: Any, variables: Sequence[Any], fn: Callable[[Any], No
         for variable in variables:
             fn(variable)
         return
-    import tensorflow as tf
 
     def distributed(distribution: Any, variables: Any) -> None:
         for variable in variables:
@@ -200,9 +198,7 @@ def update_each(optimizer: Any, variables: Sequence[Any], fn: Callable[[Any], No
                 variable = variable.value
             distribution.extended.update(variable, fn, group=False)
 
-    tf.__internal__.distribute.interim.maybe_merge_call(
-        distributed, optimizer._distribution_strategy, variables
-    )
+    internals.merge_call(distributed, internals.distribution_strategy(optimizer), variables)
 
 
 def _jax_stateless_apply(driver: Any) -> Callable[..., Any]:
@@ -249,10 +245,7 @@ def install_patches(driver: Any) -> dict[str, Callable[..., Any]]:
     if backend == "jax":
         return {"stateless_apply": _jax_stateless_apply(driver)}
     if backend == "torch":
-        from keras.src.optimizers.base_optimizer import BaseOptimizer
-
-        loop = functools.partial(BaseOptimizer._backend_update_step, driver.opt)
-        return {"_backend_update_step": loop}
+        return {internals.UPDATE_LOOP: internals.base_update_loop(driver.opt)}
     return {}
 
 
@@ -260,31 +253,3 @@ def install_patches(driver: Any) -> dict[str, Callable[..., Any]]:
 PERSISTENT = ("stateless_apply",)
 
 
-def process_count() -> int:
-    """How many processes train the model together (``jax.distributed``), else 1."""
-    if name() == "jax":
-        import jax
-
-        return int(jax.process_count())
-    return 1
-
-
-def agree(values: Sequence[float]) -> tuple[tuple[float, ...], bool]:
-    """The same numbers on every process, and whether they already were.
-
-    With one process, ``values`` unchanged. With several, every process's values are
-    gathered; if they differ (a metric computed on one process's data only), every
-    process takes their mean, so that all of them take the same decision.
-    """
-    if process_count() == 1:
-        return tuple(float(v) for v in values), True
-    from jax.experimental import multihost_utils
-
-    # as raw bits: JAX without x64 would round float64 to float32 on the way
-    local = np.ascontiguousarray(np.asarray(values, np.float64).reshape(1, -1)).view(np.uint32)
-    bits = np.asarray(multihost_utils.process_allgather(local, tiled=True), np.uint32)
-    gathered = np.ascontiguousarray(bits).view(np.float64)
-    same = bool(np.all((gathered == gathered[:1]) | (np.isnan(gathered) & np.isnan(gathered[:1]))))
-    if same:
-        return tuple(float(v) for v in gathered[0]), True
-    return tuple(float(v) for v in np.mean(gathered, axis=0)), False

@@ -12,11 +12,15 @@ for per-group learning rates, and freezes all but the first stage. At every stag
 it flips ``trainable`` flags and re-traces the train function once; nothing else is
 rebuilt, and the optimizer keeps its ``iterations`` and moments. The same code runs on
 the TensorFlow, JAX and PyTorch backends; what differs is in :mod:`.backend`.
+
+This module is the adapter from Keras' callback events to the schedule; the work is
+elsewhere: the optimizer in :mod:`.optimizer`, resuming in :mod:`.resume`, the printed
+lines in :mod:`.messages`, agreement between processes in :mod:`.agreement`, and every
+private Keras name in :mod:`.internals`.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from os import PathLike
 from typing import Any
@@ -24,10 +28,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from ..config import load_schedule
 from ..errors import DriverError
 from ..events import EpochEnd, Event, StepEnd, TrainBegin
+from ..loading import load_schedule
 from ..plugins import notify_stage_change
+from ..policy_tree import norm_intervals
 from ..schedule import Decision, Schedule, ScheduleState
 from ..timeline import (
     LOG_GRAD_NORM,
@@ -35,22 +40,17 @@ from ..timeline import (
     LOG_STAGE,
     LOG_STAGE_INDEX,
     LOG_TRAINABLE,
-    human,
 )
-from . import backend
+from . import backend, internals, messages, resume
+from .agreement import LogAgreement, agree, to_float
 from .checkpoint import Backup
+from .flags import set_flags, variable_groups
 from .layers import TrainableSnapshot, count_params
-from .optimizer import OptimizerDriver, check_drivable, ensure_covers, unwrap
-from .plan import Resolution, check_advances, n_stages, resolve, sub_policies
+from .optimizer import OptimizerDriver, check_drivable
+from .plan import Resolution, check_advances, n_stages, resolve
+from .tables import ensure_covers, unknown_trainable, unwrap
 
 __all__ = ["DriverError", "ProgressiveUnfreezing"]
-
-
-def _to_float(value: Any) -> float | None:
-    try:
-        return float(backend.to_numpy(value).reshape(()))
-    except (TypeError, ValueError, AttributeError):
-        return None
 
 
 class ProgressiveUnfreezing(keras.callbacks.Callback):
@@ -108,15 +108,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         self.backup = Backup(backup_dir) if backup_dir is not None else None
         self.delete_backup = delete_backup
         self.log_lr = log_lr
-        self.norm_every = tuple(
-            sorted(
-                {
-                    int(p.check_every)
-                    for p in sub_policies(self.schedule.policy)
-                    if hasattr(p, "reads_step") and isinstance(getattr(p, "check_every", None), int)
-                }
-            )
-        )
+        self.norm_every = norm_intervals(self.schedule.policy)
         if self.norm_every:
             # Only then is Python called per batch (Keras dispatches the default no-op
             # asynchronously otherwise).
@@ -139,7 +131,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         self._best_weights: list[Any] | None = None
         self._last_norm = float("nan")
         self._total_params = 0
-        self._warned_local = False
+        self._agree_logs = LogAgreement()
 
     # --- properties ---------------------------------------------------------------------
 
@@ -173,61 +165,37 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         problem = check_drivable(model.optimizer)
         if problem is not None:
             raise DriverError(f"cannot drive the optimizer: {problem}")
+        internals.check_keras(unwrap(model.optimizer), model)
         res = resolve(model, self.schedule)
         n = len(res.groups)
         check_advances(self.schedule, n)
         self.resolution = res
-        mode = self.schedule.batchnorm
-        group_of: dict[int, int] = {}
-        for g, members in enumerate(res.members):
-            for record in members:
-                for v in record.variables:
-                    group_of[id(v)] = g
-        if mode == "train":
-            for record in res.batchnorm:
-                for v in record.variables:
-                    group_of[id(v)] = n
-        capable = {id(v) for r in res.records for v in r.variables}
-        candidates = [v for v in model.variables if id(v) in capable]
-        self._total_params = count_params([v for v in candidates if id(v) in group_of])
-        ensure_covers(model.optimizer, candidates, model)
+        variables = variable_groups(res, self.schedule.batchnorm, model.variables)
+        self._total_params = count_params(variables.grouped)
+        ensure_covers(model.optimizer, variables.candidates, model)
         opt = unwrap(model.optimizer)
-        restored = self._restore(model, res) if self.backup is not None else None
+        restored = (
+            resume.restore(self.backup, model, [g.name for g in res.groups])
+            if self.backup is not None
+            else None
+        )
         self._step = int(backend.to_numpy(opt.iterations))
         if restored is not None:
-            self.state = restored
+            self._restored_epochs = restored.epochs_done
+            self.timeline = list(restored.timeline)
+            self.state = restored.state
         else:
             self.state = self.schedule.start(n, step=self._step)
         self.driver = OptimizerDriver(
-            model.optimizer, model, self.schedule, n, group_of, self.norm_every, capable
+            model.optimizer, model, self.schedule, n, variables.group_of, self.norm_every,
+            variables.controlled,
         )
         self.driver.install()
         self._apply(self.state)
         if self.verbose:
-            self._print(
-                f"ProgressiveUnfreezing: {n} groups, {n_stages(self.schedule, n)} stages; "
-                f"{self._describe(self.state)}"
+            messages.say(
+                messages.setup(self.state, self.groups, n_stages(self.schedule, n), self._counts())
             )
-
-    def _restore(self, model: Any, res: Resolution) -> ScheduleState | None:
-        assert self.backup is not None
-        found = self.backup.load()
-        if found is None:
-            return None
-        data, weights = found
-        names = [g.name for g in res.groups]
-        if data.get("groups") != names:
-            raise DriverError(
-                f"the backup in {self.backup.directory} was written for groups "
-                f"{data.get('groups')}, but this model and schedule give {names}; "
-                "delete the folder to start afresh or restore the matching model"
-            )
-        model.load_weights(str(weights))
-        state = ScheduleState.from_dict(data["state"])
-        self._restored_epochs = int(data["epochs_done"])
-        self.timeline = [(int(e), int(s)) for e, s in data.get("timeline", [])]
-        model._initial_epoch = self._restored_epochs
-        return state
 
     # --- applying a stage ---------------------------------------------------------------
 
@@ -236,22 +204,8 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         res, model = self.resolution, self.model
         assert res is not None and self.driver is not None
         backend.sync(model)  # JAX mid-epoch: the weights are in the trainer's state
-        trainable = set(state.trainable)
-        mode = self.schedule.batchnorm
-        want: dict[int, bool] = {}
-        for g, members in enumerate(res.members):
-            for record in members:
-                want[id(record.layer)] = g in trainable
-        for record in res.batchnorm:
-            want[id(record.layer)] = mode == "train"
-        for record in res.ungrouped:
-            want[id(record.layer)] = False
-        model.trainable = True
-        for record in res.records:  # pre-order: a parent before its sublayers
-            record.layer.trainable = want.get(id(record.layer), False)
-        opt = unwrap(model.optimizer)
-        known = opt._trainable_variables_indices
-        unknown = [v.path for v in model.trainable_variables if opt._var_key(v) not in known]
+        set_flags(model, res, state.trainable, self.schedule.batchnorm)
+        unknown = unknown_trainable(model.optimizer, model)
         if unknown:
             raise DriverError(f"internal: the optimizer does not know {unknown[:5]}")
         self.driver.set_state(state)
@@ -260,20 +214,8 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
     def _trainable_params(self) -> int:
         return count_params(self.model.trainable_variables)
 
-    def _describe(self, state: ScheduleState) -> str:
-        n = state.n_groups
-        names = ", ".join(repr(self.groups[g].name) for g in state.trainable)
-        return (
-            f"stage {state.stage_index + 1}/{n_stages(self.schedule, n)} trains "
-            f"{len(state.trainable)} of {n} groups "
-            f"({names if len(state.trainable) <= 4 else '...'}), "
-            f"{human(self._trainable_params())} of {human(self._total_params)} parameters trainable"
-        )
-
-    def _print(self, message: str) -> None:
-        from keras.src.utils import io_utils
-
-        io_utils.print_msg(message)
+    def _counts(self) -> str:
+        return messages.params(self._trainable_params(), self._total_params)
 
     # --- events -------------------------------------------------------------------------
 
@@ -287,20 +229,8 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         self._last_step = self._step
 
     def _check_start(self, epoch: int) -> None:
-        other = getattr(self.model, "_initial_epoch", None)
-        if self._restored_epochs is not None and epoch != self._restored_epochs:
-            message = (
-                f"fit starts at epoch {epoch + 1} but the driver's backup ends after epoch "
-                f"{self._restored_epochs}: another callback (keras.callbacks.BackupAndRestore?) "
-                "moved the start. Keep only ProgressiveUnfreezing(backup_dir=...)"
-            )
-        elif self._restored_epochs is None and other and epoch > 0:
-            message = (
-                f"fit resumes at epoch {epoch + 1} (keras.callbacks.BackupAndRestore restored "
-                "it), but the schedule's stage and policy state were not saved with it. Use "
-                "ProgressiveUnfreezing(schedule, backup_dir=...) instead of BackupAndRestore"
-            )
-        else:
+        message = resume.start_problem(self.model, epoch, self._restored_epochs)
+        if message is None:
             return
         self._abort()
         raise DriverError(message)
@@ -318,7 +248,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         self._step = step
         if not reads or self.driver is None:
             return
-        norms, _ = backend.agree(self.driver.read_norms(len(reads)))
+        norms, _ = agree(self.driver.read_norms(len(reads)))
         self.grad_norms = norms
         self._last_norm = float(np.sqrt(sum(x * x for x in norms)))
         self._feed(StepEnd(self._epoch, reads[-1], norms), self._epoch, mid_epoch=True)
@@ -332,21 +262,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         self.timeline.append((epoch, state.stage))
         if logs is not None:
             logs.update(self._logs(state))
-        numeric = {}
-        for key, value in sorted((logs or {}).items()):
-            f = _to_float(value)
-            if f is not None:
-                numeric[key] = f
-        agreed, same = backend.agree(list(numeric.values()))
-        if not same and not self._warned_local:
-            self._warned_local = True
-            warnings.warn(
-                "ProgressiveUnfreezing: the epoch logs differ between the training "
-                "processes (a metric computed on local data?); every process decides from "
-                "their mean",
-                stacklevel=2,
-            )
-        numeric = dict(zip(numeric, agreed, strict=True))
+        numeric = self._agree_logs(logs)
         self._feed(EpochEnd(epoch, self._step, numeric), epoch)
         assert self.state is not None
         if (
@@ -376,10 +292,10 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
 
     def _base_lr(self, step: int) -> float:
         opt = unwrap(self.model.optimizer)
-        lr = opt._learning_rate
+        lr = internals.learning_rate_setting(opt)
         if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
             return float(keras.ops.convert_to_numpy(lr(step)))
-        value = _to_float(opt.learning_rate)
+        value = to_float(opt.learning_rate)
         return value if value is not None else float("nan")
 
     def _feed(self, event: Event, epoch: int, *, mid_epoch: bool = False) -> None:
@@ -403,55 +319,36 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
 
     def _announce(self, decision: Decision, epoch: int, mid_epoch: bool) -> None:
         assert self.state is not None
-        state = self.state
-        n = state.n_groups
-        when = f"Epoch {epoch + 1} (step {state.step})" if mid_epoch else f"Epoch {epoch + 2}"
-        newly = decision.newly_trainable
-        total = n_stages(self.schedule, n)
-        numbers = (
-            f"stage {state.stage_index + 1}/{total}, {human(self._trainable_params())} of "
-            f"{human(self._total_params)} parameters trainable"
-        )
-        last = not mid_epoch and epoch + 1 >= int((self.params or {}).get("epochs") or 0) > 0
-        if newly and last:
-            # The decision came at the end of the run's last epoch: no epoch of this fit
-            # trains the new stage; a later fit (initial_epoch=...) continues with it.
-            noun = "group" if len(newly) == 1 else "groups"
-            names = ", ".join(repr(self.groups[g].name) for g in newly)
-            self._print(
-                f"Epoch {epoch + 1}: the schedule advanced after the last epoch; {noun} "
-                f"{names} will train if training continues ({numbers})"
+        epochs = int((self.params or {}).get("epochs") or 0)
+        messages.say(
+            messages.advanced(
+                decision,
+                self.state,
+                self.groups,
+                epoch=epoch,
+                mid_epoch=mid_epoch,
+                last_epoch=epoch + 1 >= epochs > 0,
+                n_stages=n_stages(self.schedule, self.state.n_groups),
+                counts=self._counts(),
             )
-        elif newly:
-            noun = "group" if len(newly) == 1 else "groups"
-            names = ", ".join(repr(self.groups[g].name) for g in newly)
-            self._print(f"{when}: unfreezing {noun} {names} ({numbers})")
-        else:
-            names = ", ".join(repr(self.groups[g].name) for g in state.trainable)
-            self._print(f"{when}: training groups {names} ({numbers})")
+        )
 
     def _stop(self, decision: Decision, epoch: int) -> None:
         self.model.stop_training = True
-        restored = ""
-        if self.restore_best_weights and self._best_weights is not None:
+        restored = self.restore_best_weights and self._best_weights is not None
+        if restored:
             self.model.set_weights(self._best_weights)
-            restored = "; restored its weights"
         if self.verbose:
-            best = ""
-            if decision.best_epoch is not None and decision.best is not None:
-                best = (
-                    f" (best {self.schedule.resolved_monitor} {decision.best:.4g} at epoch "
-                    f"{decision.best_epoch + 1}{restored})"
+            messages.say(
+                messages.stopped(
+                    decision, epoch=epoch, monitor=self.schedule.resolved_monitor,
+                    restored=restored,
                 )
-            self._print(f"Epoch {epoch + 1}: final stage done, stopping{best}")
+            )
 
     def _save_backup(self, epoch: int) -> None:
         assert self.backup is not None and self.driver is not None and self.state is not None
-        payload = {
-            "state": self.state.to_dict(),
-            "groups": [g.name for g in self.groups],
-            "timeline": [list(x) for x in self.timeline],
-        }
+        payload = resume.payload(self.state, [g.name for g in self.groups], self.timeline)
         with self.driver.saving_everything():
             self.backup.save(self.model, payload, epochs_done=epoch + 1)
 
@@ -459,7 +356,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         self._teardown(final=True)
 
     def _teardown(self, *, final: bool) -> None:
-        model = getattr(self, "_model", None)
+        model = internals.callback_model(self)
         if self.driver is not None:
             self.driver.uninstall(keep_save=final)
             if not final:
@@ -467,6 +364,8 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
             if final and model is not None:
                 model.train_function = None  # the next fit traces without the rate patches
         if model is not None and self._restored_epochs is not None:
-            model._initial_epoch = None
+            resume.release(model)
         if final and self.backup is not None and self.delete_backup:
             self.backup.delete()
+        if self.backup is not None:
+            self.backup.release()  # also when fit failed: the next run may take the folder

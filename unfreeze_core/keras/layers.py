@@ -16,6 +16,7 @@ import attrs
 import keras
 
 from ..groupings import LayerInfo
+from . import internals
 
 __all__ = ["LayerRecord", "TrainableSnapshot", "flatten_layers", "is_batchnorm", "own_variables"]
 
@@ -33,15 +34,11 @@ def own_variables(layer: Any) -> list[Any]:
     """
     seen: set[int] = set()
     out = []
-    for v in getattr(layer, "_trainable_variables", []):
+    for v in internals.own_trainable_variables(layer):
         if id(v) not in seen:
             seen.add(id(v))
             out.append(v)
     return out
-
-
-def _children(layer: Any) -> list[Any]:
-    return list(getattr(layer, "_layers", []) or [])
 
 
 @attrs.frozen(eq=False)
@@ -58,7 +55,7 @@ class LayerRecord:
 
 
 def _walk(layer: Any, prefix: str, seen: set[int]) -> Iterator[tuple[str, Any]]:
-    for child in _children(layer):
+    for child in internals.sublayers(layer):
         if id(child) in seen:
             continue
         seen.add(id(child))
