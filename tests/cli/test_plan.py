@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,8 @@ def test_bad_input_exits_2_with_an_explanation(
 
 def test_a_schedule_for_more_groups_than_there_are(tmp_path: Path) -> None:
     schedule = tmp_path / "s.json"
-    schedule.write_text(json.dumps({"policy": {"type": "fixed_epoch", "every": 1}, "initial": 4}))
+    schedule.write_text(json.dumps({"version": 1, "policy": {"type": "fixed_epoch", "every": 1},
+                                    "initial": 4}))
     result = CliRunner().invoke(main, ["plan", str(schedule), "--groups", "3"])
     assert result.exit_code == 2
     assert "initial: must be <= the number of groups (3), got 4" in result.output
@@ -140,10 +142,12 @@ def test_groups_of_a_saved_model(tmp_path: Path, files: dict[str, Path]) -> None
     assert [e["trainable"] for e in out["epochs"]][::2] == [["c"], ["b", "c"], ["a", "b", "c"]]
     table = CliRunner().invoke(main, ["plan", str(files["fixed"]), "--model", str(path)])
     assert table.exit_code == 0, table.output
-    assert "3 groups of" in table.output and "parameters" in table.output
+    # the groups table is unfreeze_core.keras.plan's own rendering, with the replay's epochs
+    assert "3 groups, 3 stages, 51 parameters that can train" in table.output
+    assert re.search(r"^\s+0\s+a\s+1\s+25\s+3\s+5$", table.output, re.M), table.output
 
     wrong = tmp_path / "wrong.json"
-    wrong.write_text(json.dumps({"policy": {"type": "fixed_epoch", "every": 1},
+    wrong.write_text(json.dumps({"version": 1, "policy": {"type": "fixed_epoch", "every": 1},
                                  "groups": {"type": "count", "n": 5}}))
     result = CliRunner().invoke(main, ["plan", str(wrong), "--model", str(path)])
     assert result.exit_code == 2, result.output

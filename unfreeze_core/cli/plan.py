@@ -1,24 +1,24 @@
-"""``unfreeze plan``: what a schedule would do, epoch by epoch, without training."""
+"""``unfreeze plan``: what a schedule would do, epoch by epoch, without training.
+
+The command chooses the groups, calls :func:`unfreeze_core.replay.replay` and prints the
+result (:mod:`._plan_table`); with ``--model`` the groups come from
+:func:`unfreeze_core.keras.plan`, whose :meth:`~unfreeze_core.keras.Plan.format` prints
+them.
+"""
 
 from __future__ import annotations
 
 import json
-import math
-import warnings
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
 import click
 from rich.markup import escape
-from rich.table import Table
 
 from ..errors import ConfigError
-from ..groupings import ByCount, ByLayers
 from ..plotting import plot_timeline
-from ..schedule import EpochRecord, Schedule
-from ..timeline import LOG_LR, LOG_STAGE, Timeline
+from ..replay import GroupInfo, recorded_groups, replay, schedule_groups
+from ..schedule import Schedule
 from ._common import (
     BadInput,
     config_message,
@@ -26,27 +26,15 @@ from ._common import (
     import_keras,
     load_schedule_file,
     make_console,
-    policy_monitors,
-    sub_policies,
 )
+from ._plan_table import print_replay
 from .history import read_history
 
-__all__ = ["GroupInfo", "load_model_groups", "plan", "replay"]
-
-MAX_LR_COLUMNS = 8
+__all__ = ["load_model_plan", "plan"]
 
 
-@attrs.frozen
-class GroupInfo:
-    """A group as the plan shows it; ``n_layers``/``n_params`` are known with a model."""
-
-    name: str
-    n_layers: int | None = None
-    n_params: int | None = None
-
-
-def load_model_groups(path: Path, schedule: Schedule) -> list[GroupInfo]:
-    """The groups of the saved model ``path`` under ``schedule`` (imports Keras).
+def load_model_plan(path: Path, schedule: Schedule) -> Any:
+    """:func:`unfreeze_core.keras.plan` of the saved model ``path`` (imports Keras).
 
     Raises:
         BadInput: the file is missing or not a Keras model, or the schedule's grouping
@@ -60,7 +48,9 @@ def load_model_groups(path: Path, schedule: Schedule) -> list[GroupInfo]:
             "model.save('model.keras'), or a legacy .h5 file)"
         )
     keras = import_keras()
-    from ..keras import plan as driver_plan
+    # the Keras adapter is imported only here, so that `unfreeze plan` without --model
+    # never loads Keras or TensorFlow
+    from ..keras.plan import plan as plan_model
 
     try:
         model = keras.models.load_model(path, compile=False)
@@ -72,48 +62,10 @@ def load_model_groups(path: Path, schedule: Schedule) -> list[GroupInfo]:
             "them registered with @keras.saving.register_keras_serializable()."
         ) from None
     try:
-        planned = driver_plan(model, schedule)
+        return plan_model(model, schedule)
     except (ConfigError, ValueError) as exc:
         message = config_message(exc) if isinstance(exc, ConfigError) else str(exc)
-        raise BadInput(
-            f"the schedule does not fit the model in {path}:\n{message}"
-        ) from None
-    return [GroupInfo(g.name, len(g.layers), g.n_params) for g in planned.groups]
-
-
-def _groups_from_schedule(schedule: Schedule) -> list[GroupInfo] | None:
-    spec = schedule.groups
-    if isinstance(spec, ByCount):
-        return [GroupInfo(f"group_{g}") for g in range(spec.n)]
-    if isinstance(spec, ByLayers):
-        return [GroupInfo("+".join(layers)) for layers in spec.groups]
-    return None
-
-
-def _groups_from_history(history: Mapping[str, Any]) -> list[GroupInfo] | None:
-    names = [k[len(LOG_LR):] for k in history if k.startswith(LOG_LR)]
-    return [GroupInfo(n) for n in names] if names else None
-
-
-def replay(
-    schedule: Schedule,
-    n_groups: int,
-    history: Mapping[str, Sequence[float]],
-    *,
-    steps_per_epoch: int,
-) -> tuple[list[EpochRecord], list[str]]:
-    """:meth:`Schedule.dry_run`, with the engine's warnings returned as notes."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        records = schedule.dry_run(n_groups, history, steps_per_epoch=steps_per_epoch)
-    notes = list(dict.fromkeys(str(w.message) for w in caught))
-    return records, notes
-
-
-def _fmt(m: float) -> str:
-    if m == 0:
-        return "[dim]-[/]"
-    return f"{m:.3f}" if m >= 0.001 else f"{m:.1e}"
+        raise BadInput(f"the schedule does not fit the model in {path}:\n{message}") from None
 
 
 @click.command(short_help="Dry-run a schedule: stages, unfreezing, LR multipliers.")
@@ -164,84 +116,30 @@ def plan(
       unfreeze plan schedule.toml --model model.keras --history training.csv
     """
     schedule = load_schedule_file(schedule_file)
-    history: dict[str, list[float]] = {}
-    if history_file is not None:
-        history = read_history(history_file)
-    monitors = policy_monitors(schedule)
-    if history_file is not None:
-        missing = [m for m in monitors if m not in history]
-        if missing:
-            available = ", ".join(k for k in history if not k.startswith("unfreeze_"))
-            raise BadInput(
-                f"{history_file} has no {', '.join(map(repr, missing))}, which the schedule's "
-                f"policy watches; it holds: {available or '(no metrics)'}. Record the run with "
-                "that metric (e.g. validation_data= in fit for 'val_loss'), or set the "
-                "policy's monitor to one of these."
-            )
-    groups: list[GroupInfo] | None
-    source = "--groups"
-    if model_file is not None:
-        groups = load_model_groups(model_file, schedule)
-        source = str(model_file)
-        if n_groups is not None and n_groups != len(groups):
-            raise BadInput(
-                f"--groups {n_groups} contradicts the model, which the schedule splits into "
-                f"{len(groups)} groups; leave --groups out"
-            )
-    elif n_groups is not None:
-        groups = [GroupInfo(f"group_{g}") for g in range(n_groups)]
-    else:
-        groups, source = _groups_from_schedule(schedule), "the schedule's groups"
-        if groups is None:
-            groups = _groups_from_history(history)
-            source = f"the rates recorded in {getattr(history_file, 'name', '')}"
-        if groups is None:
-            raise BadInput(
-                "the number of groups is unknown: give --groups N, or --model FILE.keras to "
-                "group a saved model as the schedule says (groups = 'auto' makes one group "
-                "per layer with weights)"
-            )
-    n = len(groups)
-    length = max((len(v) for v in history.values()), default=0)
-    if epochs is None:
-        epochs = length if history_file is not None else 10
-    elif history_file is not None and epochs > length:
-        raise BadInput(f"--epochs {epochs} is more than the {length} epochs in {history_file}")
-    if history_file is not None:
-        replayed = {k: v[:epochs] for k, v in history.items()}
-    else:
-        replayed = {"epoch": [float(e) for e in range(epochs)]}
+    history = read_history(history_file) if history_file is not None else None
+    model_plan = load_model_plan(model_file, schedule) if model_file is not None else None
+    groups, source = _choose_groups(schedule, model_file, model_plan, n_groups, history,
+                                    history_file)
+    if history is not None and epochs is not None:
+        length = max(len(v) for v in history.values())
+        if epochs > length:
+            raise BadInput(f"--epochs {epochs} is more than the {length} epochs in {history_file}")
     try:
-        records, notes = replay(schedule, n, replayed, steps_per_epoch=steps_per_epoch)
+        replayed = replay(schedule, groups, history, epochs=epochs,
+                          steps_per_epoch=steps_per_epoch, source=str(history_file))
     except ConfigError as exc:
-        raise BadInput(f"the schedule does not fit {n} groups:\n{config_message(exc)}") from None
-    if history_file is None:
-        notes = [
-            f"no --history: the policy never sees {', '.join(map(repr, monitors))}, so stage "
-            "changes that depend on it never come; give a recorded run with --history"
-        ] if monitors else []
-    if any(hasattr(p, "reads_step") for p in sub_policies(schedule.policy)):
-        notes.append(
-            "GradNorm reads per-step gradient norms, which a history does not hold: in a dry "
-            "run it never triggers"
-        )
-    recorded = history.get(LOG_STAGE)
+        raise BadInput(
+            f"the schedule does not fit {len(groups)} groups:\n{config_message(exc)}"
+        ) from None
     if as_json:
-        click.echo(json.dumps(_as_json(groups, records, notes, steps_per_epoch), indent=2))
+        click.echo(json.dumps(replayed.to_json(), indent=2))
     else:
-        _print(groups, source, records, notes, monitors, recorded, steps_per_epoch, schedule)
+        if model_plan is not None:  # the groups table of unfreeze_core.keras.plan
+            click.echo(model_plan.with_first_epochs(replayed.first_epochs()).format())
+        print_replay(make_console(), replayed, source, schedule)
     if plot_file is not None:
-        if not records:
-            raise BadInput("there is no epoch to draw")
-        params = [g.n_params for g in groups]
-        timeline = Timeline.from_dry_run(
-            records, [g.name for g in groups],
-            history=replayed if history_file is not None else None,
-            group_params=params if all(p is not None for p in params) else None,  # type: ignore[arg-type]
-            monitor=monitors[0] if monitors and monitors[0] in history else None,
-            source=f"dry run of {schedule_file.name}"
-            + (f" over {history_file.name}" if history_file is not None else ""),
-        )
+        name = f"dry run of {schedule_file.name}"
+        timeline = replayed.timeline(name + (f" over {history_file.name}" if history_file else ""))
         try:
             plot_file.parent.mkdir(parents=True, exist_ok=True)
             plot_timeline(timeline, plot_file)
@@ -251,114 +149,33 @@ def plan(
             make_console().print(f"Timeline written to {escape(str(plot_file))}")
 
 
-def _as_json(
-    groups: list[GroupInfo], records: list[EpochRecord], notes: list[str], steps: int
-) -> dict[str, Any]:
-    return {
-        "groups": [attrs.asdict(g) for g in groups],
-        "steps_per_epoch": steps,
-        "epochs": [
-            {
-                "epoch": r.epoch + 1,
-                "stage": r.stage,
-                "trainable": [groups[g].name for g in r.trainable],
-                "unfreezes_after": [groups[g].name for g in r.newly_trainable],
-                "lr_multipliers": list(r.lr_multipliers),
-                "stop": r.stop,
-                "logs": {k: v for k, v in r.logs.items() if math.isfinite(v)},
-            }
-            for r in records
-        ],
-        "notes": notes,
-    }
-
-
-def _print(
-    groups: list[GroupInfo],
-    source: str,
-    records: list[EpochRecord],
-    notes: list[str],
-    monitors: list[str],
-    recorded: list[float] | None,
-    steps: int,
+def _choose_groups(
     schedule: Schedule,
-) -> None:
-    console = make_console()
-    n = len(groups)
-    if groups[0].n_params is not None:
-        gt = Table(title=f"{n} groups of {escape(source)} (input side first)", title_justify="left")
-        gt.add_column("#", justify="right")
-        gt.add_column("group")
-        gt.add_column("layers", justify="right")
-        gt.add_column("parameters", justify="right")
-        gt.add_column("trains from epoch", justify="right")
-        first = {g: r.epoch + 1 for r in reversed(records) for g in r.trainable}
-        for i, g in enumerate(groups):
-            gt.add_row(str(i), escape(g.name), str(g.n_layers), f"{g.n_params:,}",
-                       str(first.get(i, "-")))
-        console.print(gt)
-    table = Table(
-        title=f"Dry run: {len(records)} epochs, {n} groups ({escape(source)}), "
-              f"{steps} step{'s' if steps != 1 else ''} per epoch",
-        title_justify="left",
+    model_file: Path | None,
+    model_plan: Any,
+    n_groups: int | None,
+    history: dict[str, list[float]] | None,
+    history_file: Path | None,
+) -> tuple[list[GroupInfo], str]:
+    """The groups and where they come from: the model, --groups, the schedule, the history."""
+    if model_plan is not None:
+        groups = [GroupInfo(g.name, len(g.layers), g.n_params) for g in model_plan.groups]
+        if n_groups is not None and n_groups != len(groups):
+            raise BadInput(
+                f"--groups {n_groups} contradicts the model, which the schedule splits into "
+                f"{len(groups)} groups; leave --groups out"
+            )
+        return groups, str(model_file)
+    if n_groups is not None:
+        return [GroupInfo(f"group_{g}") for g in range(n_groups)], "--groups"
+    found = schedule_groups(schedule)
+    if found is not None:
+        return found, "the schedule's groups"
+    found = recorded_groups(history or {})
+    if found is not None:
+        return found, f"the rates recorded in {getattr(history_file, 'name', '')}"
+    raise BadInput(
+        "the number of groups is unknown: give --groups N, or --model FILE.keras to group a "
+        "saved model as the schedule says (groups = 'auto' makes one group per layer with "
+        "weights)"
     )
-    table.add_column("epoch", justify="right")
-    shown_metrics = [m for m in monitors if records and m in records[0].logs]
-    for m in shown_metrics:
-        table.add_column(escape(m), justify="right")
-    table.add_column("stage", justify="right")
-    if recorded is not None:
-        table.add_column("recorded", justify="right")
-    table.add_column("then unfreezes")
-    wide = n <= MAX_LR_COLUMNS
-    if wide:
-        for g in groups:
-            table.add_column(escape(_short(g.name)), justify="right")
-    else:
-        table.add_column("LR multipliers of trainable groups (head first)")
-    for r in records:
-        cells = [str(r.epoch + 1)]
-        for m in shown_metrics:
-            v = r.logs.get(m, math.nan)
-            cells.append(f"{v:.4g}")
-        cells.append(f"{r.stage}/{n}")
-        if recorded is not None:
-            rec = recorded[r.epoch] if r.epoch < len(recorded) else math.nan
-            same = math.isfinite(rec) and int(rec) == r.stage
-            cells.append(f"{rec:.0f}" if same else f"[bold red]{rec:.0f}[/]")
-        change = ", ".join(escape(_short(groups[g].name, 24)) for g in r.newly_trainable)
-        if r.stop:
-            change = (change + "; " if change else "") + "stop (final stage done)"
-        cells.append(change)
-        if wide:
-            cells.extend(_fmt(m) for m in r.lr_multipliers)
-        else:
-            top = [(g, m) for g, m in reversed(list(enumerate(r.lr_multipliers))) if m > 0]
-            text = ", ".join(f"{escape(_short(groups[g].name))} {_fmt(m)}" for g, m in top[:6])
-            cells.append(text + (f", ... ({len(top) - 6} more)" if len(top) > 6 else ""))
-        style = "bold yellow" if r.newly_trainable else ("bold red" if r.stop else None)
-        table.add_row(*cells, style=style)
-    console.print(table)
-    changes = [r for r in records if r.newly_trainable]
-    if changes:
-        summary = "; ".join(f"after epoch {r.epoch + 1} -> stage {r.stage_after}" for r in changes)
-        console.print(f"Stage changes: {summary}.")
-    if records:
-        last = records[-1]
-        if last.stage_after < n and schedule.stage_sets(n) is None:
-            frozen = n - last.stage_after
-            console.print(f"After {len(records)} epochs {frozen} of {n} groups are still frozen.")
-    if recorded is not None and any(
-        r.epoch < len(recorded) and int(recorded[r.epoch]) != r.stage for r in records
-    ):
-        console.print(
-            "[bold red]The replayed stages differ from the recorded ones[/] (column "
-            "'recorded'): this schedule is not the one that ran, or it was resumed."
-        )
-    for note in notes:
-        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
-
-
-def _short(name: str, width: int = 14) -> str:
-    name = name.rsplit("/", 1)[-1]
-    return name if len(name) <= width else name[: width - 1] + "~"

@@ -2,13 +2,14 @@
 
 :func:`resolve` turns a model and a schedule's ``groups`` spec into groups of live
 layers (the driver uses it at train begin); :func:`plan` describes them for people:
-group names, their layers, parameter counts, and when each unfreezes.
+group names, their layers, parameter counts, and when each unfreezes. :meth:`Plan.format`
+is the one rendering of a plan, for Python users and for ``unfreeze plan --model``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -16,6 +17,8 @@ import attrs
 from ..errors import ConfigError, Problem
 from ..groupings import Auto, Group
 from ..policies.fixed_epoch import FixedEpoch
+from ..policy_tree import leaves, walk
+from ..replay import first_epochs
 from ..schedule import Schedule
 from .layers import LayerRecord, flatten_layers
 
@@ -70,7 +73,11 @@ def resolve(model: Any, schedule: Schedule) -> Resolution:
 
 
 def sub_policies(policy: Any) -> Iterator[Any]:
-    """``policy`` and every policy nested in it (through ``policies`` / ``policy``)."""
+    """``policy`` and every policy nested in it (through ``policies`` / ``policy``).
+
+    Deprecated: use :func:`unfreeze_core.policy_tree.walk`; kept only until the callback
+    stops importing it.
+    """
     yield policy
     for child in getattr(policy, "policies", ()) or ():
         yield from sub_policies(child)
@@ -105,7 +112,7 @@ def check_advances(schedule: Schedule, n_groups: int) -> None:
             ]
         )
     most = n_stages(schedule, n_groups) - 1
-    for p in sub_policies(schedule.policy):
+    for _, p in walk(schedule.policy):
         at = getattr(p, "at", None)
         if isinstance(p, FixedEpoch) and at is not None and len(at) > most:
             raise ConfigError(
@@ -178,12 +185,12 @@ class Plan:
                          + ", ".join(self.ungrouped[:10]))
         return "\n".join(lines)
 
-
-def _fixed_only(policy: Any) -> bool:
-    return all(
-        isinstance(p, FixedEpoch) or type(p).__name__ in ("AnyOf", "AllOf")
-        for p in sub_policies(policy)
-    )
+    def with_first_epochs(self, first: Mapping[int, int]) -> Plan:
+        """This plan with each group's ``epoch`` taken from ``first`` (group index ->
+        0-based epoch, as :func:`unfreeze_core.replay.first_epochs` gives; a group
+        missing from it gets ``None``)."""
+        groups = tuple(attrs.evolve(g, epoch=first.get(g.index)) for g in self.groups)
+        return attrs.evolve(self, groups=groups)
 
 
 def plan(model: Any, schedule: Schedule, *, epochs: int | None = None) -> Plan:
@@ -201,7 +208,7 @@ def plan(model: Any, schedule: Schedule, *, epochs: int | None = None) -> Plan:
     Example:
         >>> import keras
         >>> from unfreeze_core import Schedule, FixedEpoch
-        >>> from unfreeze_core.keras import plan
+        >>> from unfreeze_core.keras.plan import plan
         >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a"),
         ...                       keras.layers.Dense(2, name="b")])
         >>> p = plan(m, Schedule(FixedEpoch(every=2)), epochs=4)
@@ -220,17 +227,11 @@ def plan(model: Any, schedule: Schedule, *, epochs: int | None = None) -> Plan:
             stage_of.append(0)
         else:
             stage_of.append(math.ceil((n - schedule.initial - g) / schedule.advance_by))
-    epoch_of: list[int | None] = [None] * n
-    if epochs is not None and _fixed_only(schedule.policy):
-        for record in schedule.dry_run(n, {"loss": [0.0] * epochs}):
-            for g in record.trainable:
-                if epoch_of[g] is None:
-                    epoch_of[g] = record.epoch
     groups = tuple(
-        PlannedGroup(i, g.name, g.layers, g.n_params, stage_of[i], epoch_of[i])
+        PlannedGroup(i, g.name, g.layers, g.n_params, stage_of[i], None)
         for i, g in enumerate(res.groups)
     )
-    return Plan(
+    planned = Plan(
         groups=groups,
         n_stages=n_stages(schedule, n),
         total_params=sum(g.n_params for g in res.groups)
@@ -239,3 +240,10 @@ def plan(model: Any, schedule: Schedule, *, epochs: int | None = None) -> Plan:
         batchnorm_layers=tuple(r.path for r in res.batchnorm),
         ungrouped=tuple(r.path for r in res.ungrouped),
     )
+    # a timetable whose triggers are all FixedEpoch reads no metric: a dry run over any
+    # history gives its epochs exactly
+    if epochs is not None and all(isinstance(p, FixedEpoch) for p in leaves(schedule.policy)):
+        planned = planned.with_first_epochs(
+            first_epochs(schedule.dry_run(n, {"loss": [0.0] * epochs}))
+        )
+    return planned

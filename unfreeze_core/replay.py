@@ -1,0 +1,255 @@
+"""Replaying a schedule without training: what it would do, epoch by epoch.
+
+:func:`replay` runs :meth:`~unfreeze_core.Schedule.dry_run` over a recorded history (a
+Keras ``History`` or ``CSVLogger`` file, see ``unfreeze plan --history``) or over a number
+of epochs, and keeps what a person needs to read the result: the groups, the records,
+the engine's warnings as notes, and the stages the driver recorded when the history
+comes from a run with it. ``unfreeze plan`` prints a :class:`Replay`; the groups it
+replays over come from a model, a count, the schedule (:func:`schedule_groups`) or the
+history (:func:`recorded_groups`).
+
+Example:
+    >>> from unfreeze_core import FixedEpoch, Schedule
+    >>> r = replay(Schedule(FixedEpoch(every=2)), ["a", "b"], epochs=4)
+    >>> [rec.stage for rec in r.records], [rec.epoch for rec in r.stage_changes()]
+    ([1, 1, 2, 2], [1])
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from .groupings import ByCount, ByLayers
+from .policy_tree import step_readers, walk
+from .schedule import EpochRecord, Schedule
+from .timeline import LOG_LR, LOG_STAGE, HistoryError, Timeline
+
+__all__ = [
+    "DEFAULT_EPOCHS",
+    "GroupInfo",
+    "Replay",
+    "first_epochs",
+    "recorded_groups",
+    "replay",
+    "schedule_groups",
+    "watched_metrics",
+]
+
+DEFAULT_EPOCHS = 10
+"""Epochs replayed when there is no history and no count is given."""
+
+
+@attrs.frozen
+class GroupInfo:
+    """A group as a replay shows it; ``n_layers``/``n_params`` are known with a model."""
+
+    name: str
+    n_layers: int | None = None
+    n_params: int | None = None
+
+
+def watched_metrics(schedule: Schedule) -> list[str]:
+    """The metrics that the schedule's policy (or any policy inside it) reads.
+
+    Example:
+        >>> from unfreeze_core import Schedule, Plateau, FixedEpoch
+        >>> watched_metrics(Schedule(Plateau(monitor="val_acc") | FixedEpoch(every=9)))
+        ['val_acc']
+    """
+    found = [getattr(p, "monitor", None) for _, p in walk(schedule.policy)]
+    return list(dict.fromkeys(m for m in found if isinstance(m, str)))
+
+
+def schedule_groups(schedule: Schedule) -> list[GroupInfo] | None:
+    """The groups a schedule names without a model (a count or explicit lists), else
+    ``None``."""
+    spec = schedule.groups
+    if isinstance(spec, ByCount):
+        return [GroupInfo(f"group_{g}") for g in range(spec.n)]
+    if isinstance(spec, ByLayers):
+        return [GroupInfo("+".join(layers)) for layers in spec.groups]
+    return None
+
+
+def recorded_groups(history: Mapping[str, Any]) -> list[GroupInfo] | None:
+    """The groups whose rates the driver logged in ``history`` (``unfreeze_lr/<group>``),
+    else ``None``."""
+    names = [k[len(LOG_LR):] for k in history if k.startswith(LOG_LR)]
+    return [GroupInfo(n) for n in names] if names else None
+
+
+def first_epochs(records: Sequence[EpochRecord]) -> dict[int, int]:
+    """Group index -> the first (0-based) epoch it trains in, over dry-run ``records``.
+
+    Example:
+        >>> from unfreeze_core import FixedEpoch, Schedule
+        >>> first = first_epochs(Schedule(FixedEpoch(every=2)).dry_run(3, {"loss": [0.0] * 5}))
+        >>> sorted(first.items())
+        [(0, 4), (1, 2), (2, 0)]
+    """
+    return {g: r.epoch for r in reversed(records) for g in r.trainable}
+
+
+@attrs.frozen
+class Replay:
+    """A schedule replayed over groups and a history.
+
+    Attributes:
+        groups: the groups, input side first.
+        records: one per epoch.
+        history: the per-epoch values replayed over (``{}`` without a history).
+        monitors: the metrics the policy watches.
+        steps_per_epoch: optimizer steps per epoch (for step-based rules).
+        notes: what the reader should know (warnings of the engine, what a dry run
+            cannot see).
+        recorded: the stage of each epoch as the driver recorded it, when the history
+            holds it.
+    """
+
+    groups: tuple[GroupInfo, ...]
+    records: tuple[EpochRecord, ...]
+    history: Mapping[str, Sequence[float]]
+    monitors: tuple[str, ...]
+    steps_per_epoch: int
+    notes: tuple[str, ...]
+    recorded: tuple[float, ...] | None = None
+
+    def stage_changes(self) -> list[EpochRecord]:
+        """The records of the epochs after which more groups train."""
+        return [r for r in self.records if r.newly_trainable]
+
+    def first_epochs(self) -> dict[int, int]:
+        """Group index -> the first (0-based) epoch it trains in."""
+        return first_epochs(self.records)
+
+    def recorded_stage(self, epoch: int) -> float:
+        """The stage the driver recorded for ``epoch`` (NaN when unknown)."""
+        if self.recorded is None or epoch >= len(self.recorded):
+            return math.nan
+        return self.recorded[epoch]
+
+    def differs_from_recorded(self) -> bool:
+        """Whether a replayed stage differs from the one the driver recorded."""
+        return self.recorded is not None and any(
+            r.epoch < len(self.recorded) and int(self.recorded[r.epoch]) != r.stage
+            for r in self.records
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data: the groups, one record per epoch (1-based), the notes."""
+        names = [g.name for g in self.groups]
+        return {
+            "groups": [attrs.asdict(g) for g in self.groups],
+            "steps_per_epoch": self.steps_per_epoch,
+            "epochs": [
+                {
+                    "epoch": r.epoch + 1,
+                    "stage": r.stage,
+                    "trainable": [names[g] for g in r.trainable],
+                    "unfreezes_after": [names[g] for g in r.newly_trainable],
+                    "lr_multipliers": list(r.lr_multipliers),
+                    "stop": r.stop,
+                    "logs": {k: v for k, v in r.logs.items() if math.isfinite(v)},
+                }
+                for r in self.records
+            ],
+            "notes": list(self.notes),
+        }
+
+    def timeline(self, source: str = "") -> Timeline:
+        """The replay as a :class:`~unfreeze_core.timeline.Timeline` (to draw it).
+
+        Raises:
+            HistoryError: there is no epoch.
+        """
+        if not self.records:
+            raise HistoryError("there is no epoch to draw")
+        params = [g.n_params for g in self.groups]
+        monitor = self.monitors[0] if self.monitors and self.monitors[0] in self.history else None
+        return Timeline.from_dry_run(
+            self.records, [g.name for g in self.groups],
+            history=self.history or None,
+            group_params=[int(p) for p in params if p is not None]
+            if all(p is not None for p in params) else None,
+            monitor=monitor,
+            source=source,
+        )
+
+
+def replay(
+    schedule: Schedule,
+    groups: Sequence[GroupInfo | str],
+    history: Mapping[str, Sequence[float]] | None = None,
+    *,
+    epochs: int | None = None,
+    steps_per_epoch: int = 1,
+    source: str = "the history",
+) -> Replay:
+    """Replay ``schedule`` over ``groups``, over ``history`` when given.
+
+    Args:
+        schedule: the schedule.
+        groups: the groups (or their names), input side first.
+        history: per-epoch metrics of a recorded run; without it, nothing the policy
+            watches is ever seen, so only timetables act.
+        epochs: how many epochs (default: the history's length, else
+            :data:`DEFAULT_EPOCHS`); at most the history's length.
+        steps_per_epoch: optimizer steps per epoch.
+        source: how messages name the history (a file name).
+
+    Raises:
+        HistoryError: the history lacks a metric the policy watches, or is shorter
+            than ``epochs``.
+        ConfigError: the schedule does not fit this many groups.
+    """
+    infos = tuple(g if isinstance(g, GroupInfo) else GroupInfo(g) for g in groups)
+    monitors = watched_metrics(schedule)
+    if history is not None:
+        missing = [m for m in monitors if m not in history]
+        if missing:
+            available = ", ".join(k for k in history if not k.startswith("unfreeze_"))
+            raise HistoryError(
+                f"{source} has no {', '.join(map(repr, missing))}, which the schedule's "
+                f"policy watches; it holds: {available or '(no metrics)'}. Record the run with "
+                "that metric (e.g. validation_data= in fit for 'val_loss'), or set the "
+                "policy's monitor to one of these."
+            )
+        length = max((len(v) for v in history.values()), default=0)
+        epochs = length if epochs is None else epochs
+        if epochs > length:
+            raise HistoryError(f"{epochs} epochs is more than the {length} epochs in {source}")
+        replayed = {k: list(v[:epochs]) for k, v in history.items()}
+    else:
+        epochs = DEFAULT_EPOCHS if epochs is None else epochs
+        replayed = {"epoch": [float(e) for e in range(epochs)]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        records = schedule.dry_run(len(infos), replayed, steps_per_epoch=steps_per_epoch)
+    notes = list(dict.fromkeys(str(w.message) for w in caught))
+    if history is None:
+        notes = [
+            f"without a history the policy never sees {', '.join(map(repr, monitors))}, so "
+            "stage changes that depend on it never come; replay a recorded run (--history) "
+            "to see them"
+        ] if monitors else []
+    if step_readers(schedule.policy):
+        notes.append(
+            "GradNorm reads per-step gradient norms, which a history does not hold: in a dry "
+            "run it never triggers"
+        )
+    recorded = (history or {}).get(LOG_STAGE)
+    return Replay(
+        groups=infos,
+        records=tuple(records),
+        history=replayed if history is not None else {},
+        monitors=tuple(monitors),
+        steps_per_epoch=steps_per_epoch,
+        notes=tuple(notes),
+        recorded=tuple(recorded) if recorded is not None else None,
+    )
+
