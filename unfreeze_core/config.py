@@ -135,21 +135,20 @@ def structure(data: Any, kind: Kind, path: str, registry: Registry) -> Any:
         )
     entry = registry.get(kind, name, path=join_path(path, "type"))
     params = {k: v for k, v in data.items() if k != "type"}
-    if isinstance(entry.factory, type) and attrs.has(entry.factory):
-        return structure_fields(entry.factory, params, path, registry, aliases)
-    try:
-        return entry.factory(**params)
-    except ConfigError as exc:
-        raise exc.prefixed(path) from None
-    except Exception as exc:  # a plugin's factory refusing its arguments its own way
-        raise ConfigError(
-            [Problem(path, f"{name} (from {entry.provider}) rejected its arguments: {_said(exc)}")]
-        ) from None
+    factory = entry.factory
+    if isinstance(factory, type) and attrs.has(factory):
+        return entry.create(
+            lambda: structure_fields(factory, params, path, registry, aliases), path
+        )
 
+    def make() -> Any:
+        try:
+            return factory(**params)
+        except ConfigError as exc:  # located relative to the component
+            raise exc.prefixed(path) from None
 
-def _said(exc: Exception) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 300 else text[:297] + "..."
+    # a plugin's factory raising anything else is reported by Entry.create
+    return entry.create(make, path)
 
 
 def structure_fields(
@@ -207,10 +206,6 @@ def structure_fields(
     except ConfigError as exc:  # rules across fields, raised by __attrs_post_init__
         raise ConfigError(
             [Problem(join_path(path, p.path), p.message) for p in exc.problems]
-        ) from None
-    except Exception as exc:  # a plugin's class refusing its arguments its own way
-        raise ConfigError(
-            [Problem(path, f"{cls.__name__} rejected its arguments: {_said(exc)}")]
         ) from None
 
 
