@@ -59,7 +59,7 @@ def main(argv: list[str]) -> None:
         num_processes=2,
         process_id=process_id,
         local_device_ids=[0],
-        initialization_timeout=60,
+        initialization_timeout=900,  # a safety net: a busy machine starts slowly
     )
     import keras
     import numpy as np

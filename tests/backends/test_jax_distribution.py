@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .test_backends import PACKAGE, required
+from .test_backends import PACKAGE, SAFETY_TIMEOUT, required
 
 pytestmark = [pytest.mark.keras, pytest.mark.slow]
 
@@ -33,7 +33,8 @@ def test_data_and_model_parallel_match_one_device(tmp_path: Path) -> None:
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2",
            "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run([sys.executable, str(SCRIPT), str(out)], env=env,
-                          cwd=SCRIPT.parents[2], capture_output=True, text=True, timeout=240)
+                          cwd=SCRIPT.parents[2], capture_output=True, text=True,
+                          timeout=SAFETY_TIMEOUT)
     assert proc.returncode == 0, proc.stderr[-4000:]
     r = json.loads(out.read_text())
     one = r["one_device"]

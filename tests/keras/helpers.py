@@ -9,6 +9,10 @@ import numpy as np
 
 from unfreeze_core.keras import flatten_layers, internals
 
+#: Seconds a test waits for a subprocess: a safety net against a hung process, far
+#: beyond what a busy machine needs, so that it never decides a test's outcome.
+SAFETY_TIMEOUT = 900.0
+
 
 def data(n: int = 32, d: int = 6, classes: int = 0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A small regression (``classes=0``) or classification data set."""

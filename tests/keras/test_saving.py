@@ -19,7 +19,7 @@ import pytest
 from unfreeze_core import FixedEpoch, Schedule
 from unfreeze_core.keras import ProgressiveUnfreezing
 
-from .helpers import data, mlp
+from .helpers import SAFETY_TIMEOUT, data, mlp
 
 pytestmark = pytest.mark.keras
 
@@ -63,7 +63,9 @@ def test_save_and_load_model_keep_the_optimizer_state(tmp_path: Path) -> None:
     assert int(loaded.optimizer.iterations.numpy()) == 12
 
 
-def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> None:
+def _run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = SAFETY_TIMEOUT
+) -> None:
     subprocess.run([sys.executable, str(SCRIPT), *args], check=True, timeout=timeout,
                    env=env, cwd=SCRIPT.parent.parent.parent)
 
@@ -86,13 +88,13 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path: Path) -> No
          "--hang-at-epoch", "3"],
         env=_env(), cwd=SCRIPT.parent.parent.parent,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + SAFETY_TIMEOUT
     while not (cut / "hanging").exists():
         assert proc.poll() is None, "the training process ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait(timeout=30) == -signal.SIGKILL
+    assert proc.wait(timeout=SAFETY_TIMEOUT) == -signal.SIGKILL
     state = json.loads((backup / (backup / "latest").read_text() / "state.json").read_text())
     assert state["epochs_done"] == 3 and state["state"]["stage"] == 2  # mid-schedule
 
