@@ -227,3 +227,146 @@ def test_group_short_forms_work_in_python_too() -> None:
     assert Schedule(policy, groups=[["a"], ["b"]]).groups == ByLayers(groups=(("a",), ("b",)))
     with pytest.raises(ConfigError, match="groups.n: must be >= 1, got 0"):
         Schedule(policy, groups=0)
+
+
+# --- hostile input (issue 13): every problem is a located ConfigError ------------------
+
+
+def _file(tmp_path: Path, text: str, suffix: str = ".toml") -> Path:
+    path = tmp_path / f"schedule{suffix}"
+    path.write_text(text)
+    return path
+
+
+def test_each_field_is_checked_once_on_the_config_path() -> None:
+    import attrs
+
+    from unfreeze_core.config import structure_fields
+    from unfreeze_core.fields import arg, described
+    from unfreeze_core.registry import Registry
+
+    calls: list[object] = []
+
+    @described("counted")
+    def counted(value: object) -> None:
+        calls.append(value)
+
+    @attrs.frozen
+    class Counted:
+        n: int = arg(1, counted)
+
+    structure_fields(Counted, {"n": 3}, "", Registry())
+    assert calls == [3]
+    Counted(4)  # the Python constructor checks too, once
+    assert calls == [3, 4]
+
+
+def test_a_number_beyond_float_range_is_located(tmp_path: Path) -> None:
+    big = "1" + "0" * 400
+    path = _file(tmp_path, f'version = 1\n[policy]\ntype = "plateau"\nmin_delta = {big}\n')
+    with pytest.raises(ConfigError, match="policy.min_delta: must be a number within float range"):
+        load_schedule(path)
+    with pytest.raises(ConfigError, match="min_delta: must be a number within float range"):
+        Plateau(min_delta=10**400)
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_an_integer_of_thousands_of_digits(tmp_path: Path, suffix: str) -> None:
+    digits = "9" * 5000
+    text = (
+        f'version = 1\n[policy]\ntype = "plateau"\npatience = {digits}\n'
+        if suffix == ".toml"
+        else f'{{"version": 1, "policy": {{"type": "plateau", "patience": {digits}}}}}'
+    )
+    with pytest.raises(ConfigError, match="a number has more than 4300 digits"):
+        load_schedule(_file(tmp_path, text, suffix))
+    # given in Python, in a wrongly typed field: the message does not print the number
+    with pytest.raises(ConfigError) as info:
+        load_schedule({"policy": {"type": "plateau", "monitor": 10**5000}})
+    assert str(info.value) == "policy.monitor: must be a string, got an integer of 5001 digits"
+
+
+def test_messages_show_at_most_about_80_characters_of_a_value() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_schedule({"policy": {"type": "plateau", "patience": "x" * 100_000}})
+    assert len(str(info.value)) < 150
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_deep_nesting_is_refused_naming_the_limit(tmp_path: Path, suffix: str) -> None:
+    from unfreeze_core.config import MAX_DEPTH
+
+    for depth in (100, 2000):
+        deep = "[" * depth + "]" * depth
+        text = (
+            f"version = 1\npolicy = {deep}\n"
+            if suffix == ".toml"
+            else f'{{"version": 1, "policy": {deep}}}'
+        )
+        with pytest.raises(ConfigError, match=f"{MAX_DEPTH} tables and lists"):
+            load_schedule(_file(tmp_path, text, suffix))
+
+
+def test_deeply_nested_combinators_are_refused() -> None:
+    nested: dict[str, object] = {"type": "fixed_epoch", "every": 1}
+    for _ in range(330):
+        nested = {"any_of": [nested]}
+    with pytest.raises(ConfigError, match="nested deeper than 64"):
+        load_schedule({"policy": nested})
+    shallow: dict[str, object] = {"type": "fixed_epoch", "every": 1}
+    for _ in range(20):
+        shallow = {"all_of": [shallow]}
+    load_schedule({"policy": shallow})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("a{4294967296}", "not a valid regular expression"),
+        ("(" * 5000, "must be at most 1000 characters"),
+        ("(" * 900, "not a valid regular expression"),
+    ],
+)
+def test_hostile_group_patterns(pattern: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"groups.patterns\[0\]: {message}"):
+        load_schedule({"policy": {"type": "plateau"}, "groups": [pattern]})
+
+
+@pytest.mark.parametrize("version", ["true", "1.0", '"1"'])
+def test_version_must_be_the_integer_1(tmp_path: Path, version: str) -> None:
+    path = _file(tmp_path, f'version = {version}\n[policy]\ntype = "plateau"\n')
+    with pytest.raises(ConfigError, match="version: must be the integer 1"):
+        load_schedule(path)
+
+
+def test_files_must_say_version_dicts_may_leave_it_out(tmp_path: Path) -> None:
+    path = _file(tmp_path, '[policy]\ntype = "plateau"\n')
+    with pytest.raises(ConfigError, match="version: missing: a schedule file must start with"):
+        load_schedule(path)
+    assert load_schedule({"policy": {"type": "plateau"}}) == Schedule(Plateau())
+
+
+def test_a_version_problem_does_not_hide_the_others(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_schedule({"version": 2, "policy": {"type": "plateau", "patience": -1}})
+    assert [p.path for p in info.value.problems] == ["version", "policy.patience"]
+
+
+def test_json_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    text = '{"version": 1, "policy": {"type": "plateau", "patience": 1, "patience": 2}}'
+    with pytest.raises(ConfigError, match="patience: given twice"):
+        load_schedule(_file(tmp_path, text, ".json"))
+
+
+def test_a_grouping_name_in_python_points_to_load_schedule() -> None:
+    with pytest.raises(ConfigError, match="groups: a grouping given by name .* load_schedule"):
+        Schedule(FixedEpoch(every=1), groups="by_block")
+
+
+def test_schedule_state_from_bad_data_lists_every_problem() -> None:
+    from unfreeze_core import ScheduleState
+
+    with pytest.raises(ConfigError) as info:
+        ScheduleState.from_dict({"stage": "x", "n_groups": True, "extra": 1})
+    paths = [p.path for p in info.value.problems]
+    assert {"extra", "n_groups", "stage", "epoch"} <= set(paths)

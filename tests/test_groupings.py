@@ -79,7 +79,7 @@ def test_a_pattern_matching_nothing_lists_the_layers() -> None:
 
 
 def test_invalid_regex_is_rejected() -> None:
-    with pytest.raises(ConfigError, match=r"patterns: \[0\] is not a valid regular expression"):
+    with pytest.raises(ConfigError, match=r"patterns\[0\]: not a valid regular expression"):
         ByPatterns(patterns=("conv(",))
 
 

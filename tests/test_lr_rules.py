@@ -58,7 +58,7 @@ class TestStageScaled:
     def test_exactly_one_spelling(self) -> None:
         with pytest.raises(ConfigError, match="exactly one of 'scales' or 'factor'"):
             StageScaled()
-        with pytest.raises(ConfigError, match=r"scales: \[1\] must be > 0, got 0.0"):
+        with pytest.raises(ConfigError, match=r"scales\[1\]: must be > 0, got 0.0"):
             StageScaled(scales=[1.0, 0.0])
 
 

@@ -63,7 +63,7 @@ class TestFixedEpoch:
             ({"every": 2, "at": [3]}, "give exactly one"),
             ({"every": 0}, "every: must be >= 1, got 0"),
             ({"at": [3, 3]}, "at: must be strictly increasing, got [3, 3]"),
-            ({"at": [0, 3]}, "at: [0] must be >= 1, got 0"),
+            ({"at": [0, 3]}, "at[0]: must be >= 1, got 0"),
             ({"at": []}, "at: must not be empty"),
             ({"every": 1.5}, "every: must be an integer or null, got 1.5"),
         ],
@@ -226,7 +226,7 @@ class TestCombinators:
         assert feed(guarded, events) == [False, False, False, True]
 
     def test_combinators_refuse_non_policies(self) -> None:
-        with pytest.raises(ConfigError, match=r"policies: \[1\] must be a policy"):
+        with pytest.raises(ConfigError, match=r"policies\[1\]: must be a policy"):
             any_of(Plateau(), "plateau")  # type: ignore[arg-type]
         with pytest.raises(ConfigError, match="at least one policy"):
             all_of()

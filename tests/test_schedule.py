@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import warnings
 
 import pytest
 
@@ -18,6 +20,7 @@ from unfreeze_core import (
     StepEnd,
     TrainBegin,
     Transition,
+    UnfreezeWarning,
 )
 
 
@@ -151,3 +154,35 @@ def test_non_monotonic_policy_via_trainable_sets() -> None:
 def test_dry_run_validates_steps() -> None:
     with pytest.raises(ConfigError, match="steps_per_epoch must be >= 1, got 0"):
         Schedule(FixedEpoch(every=1)).dry_run(2, {}, steps_per_epoch=0)
+
+
+def test_a_nan_epoch_holds_the_schedule_and_warns() -> None:
+    schedule = Schedule(FixedEpoch(every=1))
+    state = schedule.start(3)
+    with pytest.warns(UnfreezeWarning, match=r"Epoch 1: loss = nan; the schedule makes no stage"):
+        state, decision = schedule.update(state, EpochEnd(0, 1, {"loss": math.nan}))
+    assert decision.held and not decision.advanced and state.stage == 1
+    with pytest.warns(UnfreezeWarning, match=r"Epoch 2: val_loss = inf"):
+        state, decision = schedule.update(state, EpochEnd(1, 2, {"val_loss": math.inf}))
+    assert decision.held and state.stage == 1
+    state, decision = schedule.update(state, EpochEnd(2, 3, {"loss": 0.5}))
+    assert decision.advanced and state.stage == 2  # the policy stayed ready
+
+
+def test_a_nan_epoch_advances_with_on_nan_advance() -> None:
+    schedule = Schedule(FixedEpoch(every=1), on_nan="advance")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, decision = schedule.update(schedule.start(3), EpochEnd(0, 1, {"loss": math.nan}))
+    assert decision.advanced and not decision.held
+
+
+def test_plateau_never_advances_on_a_nan_stream() -> None:
+    schedule = Schedule(Plateau(patience=1), final="stop")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        records = schedule.dry_run(4, {"loss": [math.nan] * 30, "val_loss": [math.nan] * 30})
+        policy_alone = Schedule(Plateau(patience=1), on_nan="advance", final="stop")
+        alone = policy_alone.dry_run(4, {"val_loss": [1.0] + [math.nan] * 29})
+    assert [r.stage_after for r in records] == [1] * 30 and not records[-1].stop
+    assert [r.stage_after for r in alone] == [1] * 30

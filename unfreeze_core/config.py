@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from .errors import ConfigError, Problem, UnknownTypeError, join_path
-from .fields import build_checked, check_field, convert, resolved_fields, shown
+from .fields import build_checked, check_field, convert, located, resolved_fields, shown
 from .kinds import Kind, kind_of_field
 from .registry import Registry
 from .schedule import Schedule
@@ -59,9 +59,13 @@ def check_depth(data: Any, limit: int = MAX_DEPTH) -> None:
             continue
         if depth >= limit:
             raise ConfigError(
-                [Problem(path, f"nested deeper than {limit} tables and lists (MAX_DEPTH)")]
+                [Problem(_short(path), f"nested deeper than {limit} tables and lists (MAX_DEPTH)")]
             )
         stack.extend((v, where, depth + 1) for where, v in items)
+
+
+def _short(path: str) -> str:
+    return path if len(path) <= 80 else path[:60] + "..." + path[-17:]
 
 
 def _unknown_key(key: str, valid: list[str]) -> str:
@@ -184,7 +188,7 @@ def structure_fields(
                 value = convert(value, field.type)
                 message = check_field(field, value)
                 if message:
-                    problems.append(Problem(where, message))
+                    problems.append(located(where, message))
                 else:
                     kwargs[name] = value
                 continue

@@ -67,6 +67,7 @@ __all__ = [
     "ge",
     "gt",
     "le",
+    "located",
     "non_empty",
     "non_increasing",
     "one_of",
@@ -220,6 +221,20 @@ def check_field(field: attrs.Attribute, value: Any) -> str | None:
     return None
 
 
+def located(where: str, message: str) -> Problem:
+    """The problem ``message`` at ``where``, an element's index moved into the location:
+    ``at: [2] must be >= 1`` reads better as ``at[2]: must be >= 1``.
+
+    Example:
+        >>> str(located("at", "[2] must be >= 1, got 0"))
+        'at[2]: must be >= 1, got 0'
+    """
+    index, sep, rest = message.partition("] ")
+    if message.startswith("[") and sep and index[1:].isdigit():
+        return Problem(f"{where}{index}]", rest)
+    return Problem(where, message)
+
+
 def _validate(instance: Any, field: attrs.Attribute, value: Any) -> None:
     if _trusted(instance):
         return
@@ -227,7 +242,7 @@ def _validate(instance: Any, field: attrs.Attribute, value: Any) -> None:
         resolved_fields(type(instance))
     msg = check_field(field, value)
     if msg:
-        raise ConfigError([Problem(field.name, msg)], source=type(instance).__name__)
+        raise ConfigError([located(field.name, msg)], source=type(instance).__name__)
 
 
 def arg(

@@ -145,7 +145,7 @@ def _regex_problem(pattern: Any) -> str | None:
     try:
         re.compile(pattern)
     except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}, (((((...
-        return f"is not a valid regular expression ({exc}): {shown(pattern)}"
+        return f"not a valid regular expression ({exc}): {shown(pattern)}"
     return None
 
 

@@ -12,9 +12,9 @@ from typing import Any, ClassVar
 
 import attrs
 
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError
 from ..events import EpochEnd, Event, StageChange
-from ..fields import arg, ge
+from ..fields import arg, ge, located
 from .base import Policy
 
 __all__ = ["AllOf", "AnyOf", "Composable", "MinEpochs", "all_of", "any_of"]
@@ -59,7 +59,7 @@ class _Combination(Composable):
     def __attrs_post_init__(self) -> None:
         message = _check_policies(self.policies)
         if message:
-            raise ConfigError([Problem("policies", message)], source=type(self).__name__)
+            raise ConfigError([located("policies", message)], source=type(self).__name__)
 
     def init(self) -> Any:
         return [p.init() for p in self.policies]
