@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from unfreeze_core import load_schedule
 from unfreeze_core.cli import main
-from unfreeze_core.cli.demo import verdict
 from unfreeze_core.demo import STRATEGIES, default_schedule, load_digits, make_transfer
+from unfreeze_core.demo.report import verdict
 
 from .helpers import PNG_MAGIC, RunCli
 

@@ -4,28 +4,32 @@ Pretrains a small CNN on digits 0-4, fine-tunes it on digits 5-9 from 10 labels 
 class under the default schedule, and with ``--compare`` runs the usual alternatives on
 the same budget. Writes the history, the timeline picture, the results and the schedule
 into an output folder. Nothing is downloaded.
+
+The command parses its options, runs :class:`unfreeze_core.demo.experiment.Experiment`
+and prints as it goes; the table, the verdict and the files come from
+:mod:`unfreeze_core.demo.report`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import platform
-import statistics
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import click
+from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from ..demo import BASELINES, PROGRESSIVE, STRATEGIES, default_schedule, make_transfer
-from ..plotting import plot_timeline
+from ..demo.data import TransferData
+from ..demo.report import TIE, results_table, summarize, verdict, write_outputs
+from ..demo.strategies import Result, Settings
 from ..schedule import Schedule
-from ..timeline import Timeline
+from ..timeline import LOG_LR, LOG_STAGE, LOG_STAGE_INDEX, LOG_TRAINABLE, human
 from ._common import (
     BadInput,
     describe_schedule,
@@ -35,69 +39,7 @@ from ._common import (
     make_console,
 )
 
-__all__ = ["demo", "verdict"]
-
-QUICK = {"epochs": 8, "pretrain_epochs": 4}
-TIE = 0.01
-"""Accuracy differences up to this much (one seed) are called a tie."""
-
-
-def _mean(values: Sequence[float]) -> float:
-    return statistics.fmean(values)
-
-
-def _spread(values: Sequence[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def _cell(values: Sequence[float], digits: int = 3) -> str:
-    text = f"{_mean(values):.{digits}f}"
-    if len(values) > 1:
-        text += f" ± {_spread(values):.{digits}f}"
-    return text
-
-
-def verdict(rows: Mapping[str, Mapping[str, Any]], tie: float = TIE) -> list[str]:
-    """Plain sentences comparing the progressive run with each baseline, from the numbers.
-
-    ``rows`` maps a strategy key to ``{"label", "target", "kept", "lost"}`` (means). The
-    target accuracies are compared with a tolerance of ``tie``; nothing is claimed that
-    the numbers do not show.
-
-    Example:
-        >>> rows = {"progressive": {"label": "p", "target": 0.90, "kept": 0.97, "lost": 0.03},
-        ...         "unfreeze_all": {"label": "all", "target": 0.93, "kept": 0.2, "lost": 0.8}}
-        >>> print("\\n".join(verdict(rows)))
-        Target accuracy: progressive 0.900 is below all (0.930, -0.030).
-        Source task: progressive keeps 0.970, all keeps 0.200 (progressive forgets 0.770 less).
-    """
-    mine = rows.get(PROGRESSIVE)
-    others = {k: v for k, v in rows.items() if k != PROGRESSIVE}
-    if mine is None or not others:
-        return []
-    out = []
-    parts = []
-    for row in others.values():
-        diff = mine["target"] - row["target"]
-        if abs(diff) <= tie:
-            parts.append(f"ties with {row['label']} ({row['target']:.3f}, {diff:+.3f})")
-        elif diff > 0:
-            parts.append(f"beats {row['label']} ({row['target']:.3f}, {diff:+.3f})")
-        else:
-            parts.append(f"is below {row['label']} ({row['target']:.3f}, {diff:+.3f})")
-    out.append(f"Target accuracy: progressive {mine['target']:.3f} " + "; ".join(parts) + ".")
-    forget = []
-    for row in others.values():
-        if row["lost"] <= 0 and mine["lost"] <= 0:
-            continue
-        delta = row["lost"] - mine["lost"]
-        word = "less" if delta >= 0 else "more"
-        forget.append(
-            f"{row['label']} keeps {row['kept']:.3f} (progressive forgets {abs(delta):.3f} {word})"
-        )
-    if forget:
-        out.append(f"Source task: progressive keeps {mine['kept']:.3f}, " + "; ".join(forget) + ".")
-    return out
+__all__ = ["demo"]
 
 
 def _resolve_out(out: Path) -> Path:
@@ -165,42 +107,77 @@ def demo(
     out = _resolve_out(out)
     schedule = load_schedule_file(schedule_file) if schedule_file is not None else None
     try:
-        d = make_transfer(seed, labels_per_class=labels_per_class)
+        data = make_transfer(seed, labels_per_class=labels_per_class)
     except ValueError as exc:
         raise BadInput(f"--labels: {exc}") from None
+    settings = Settings.chosen(quick=quick, epochs=epochs, pretrain_epochs=pretrain_epochs,
+                               seed=seed, labels_per_class=labels_per_class, lr=lr)
     console = make_console()
     started = time.perf_counter()
     console.print("[bold]unfreeze demo[/]: progressive unfreezing on handwritten digits "
                   "(shipped with the package, nothing downloaded)")
-    if schedule is None:
-        schedule = default_schedule()
+    schedule = schedule if schedule is not None else default_schedule()
     with console.status("Importing Keras and TensorFlow..."):
         keras = import_keras()
-        from ..demo.experiment import Experiment, Result, Settings
-    settings = Settings(
-        seed=seed,
-        epochs=epochs or (QUICK["epochs"] if quick else 40),
-        pretrain_epochs=pretrain_epochs or (QUICK["pretrain_epochs"] if quick else 15),
-        labels_per_class=labels_per_class,
-        lr=lr,
+    _introduce(console, data, settings, schedule, schedule_file)
+    keys = [PROGRESSIVE, *(BASELINES if compare else ())]
+    results, model = _fine_tune(console, settings, data, schedule, keys, repeats)
+    rows = summarize(results)
+    console.print(results_table(rows, settings, repeats))
+    for line in verdict({k: row.means() for k, row in rows.items()}, tie=TIE):
+        console.print(line, soft_wrap=True)
+    if not compare:
+        console.print("[dim](--compare also runs head-only and unfreeze-everything baselines on "
+                      "the same budget.)[/]")
+    elif repeats == 1:
+        console.print(f"[dim](one seed; differences up to {TIE} are called ties. Use --repeats 3 "
+                      "for means over seeds.)[/]")
+    files = write_outputs(out, results, schedule, settings, repeats, model)
+    elapsed = time.perf_counter() - started
+    console.print(f"Done in {elapsed:.0f} s (Keras {keras.__version__}, {platform.machine()}).")
+    console.print(
+        f"Wrote {', '.join(f.name for f in files)} to [bold]{escape(str(out.resolve()))}[/]",
+        soft_wrap=True,
     )
-    first = Experiment(settings, d)
+
+
+def _introduce(
+    console: Console, d: TransferData, settings: Settings, schedule: Schedule,
+    schedule_file: Path | None,
+) -> None:
+    """The data and the schedule, before anything trains."""
     console.print(
         f"Source task: digits 0-4, {len(d.source_train)} training and {len(d.source_test)} test "
         f"images. Target task: digits 5-9 from {len(d.target_train)} labelled images "
-        f"({labels_per_class} per class), {len(d.target_val)} for validation, "
+        f"({settings.labels_per_class} per class), {len(d.target_val)} for validation, "
         f"{len(d.target_test)} for the test.",
         soft_wrap=True,
     )
     label = "schedule" if schedule_file is None else f"schedule ({escape(str(schedule_file))})"
     for i, line in enumerate(describe_schedule(schedule)):
         console.print(f"{label if i == 0 else ' ' * len(label)}  {escape(line)}", soft_wrap=True)
-    keys = [PROGRESSIVE, *(BASELINES if compare else ())]
+
+
+def _fine_tune(
+    console: Console,
+    settings: Settings,
+    data: TransferData,
+    schedule: Schedule,
+    keys: list[str],
+    repeats: int,
+) -> tuple[dict[str, list[Result]], Any]:
+    """Pretrain, then fine-tune with each strategy, for each seed; the results and the
+    first progressive run's model."""
+    # the demo's training code imports Keras: loaded only when the demo runs, so that
+    # `unfreeze --help` and the light commands stay fast
+    from ..demo.experiment import Experiment
+
     results: dict[str, list[Result]] = {k: [] for k in keys}
     model = None
     for r in range(repeats):
-        exp = first if r == 0 else Experiment(attrs.evolve(settings, seed=seed + r))
-        tag = f"seed {seed + r}: " if repeats > 1 else ""
+        exp = Experiment(attrs.evolve(settings, seed=settings.seed + r),
+                         data if r == 0 else None)
+        tag = f"seed {settings.seed + r}: " if repeats > 1 else ""
         with console.status(f"{tag}Pretraining on the source task..."):
             pre = exp.pretrain()
         console.print(
@@ -222,29 +199,13 @@ def demo(
                 with console.status(f"{tag}Fine-tuning: {strategy.label} (rate {rate:g})..."):
                     result = exp.run(strategy, schedule)
             results[key].append(result)
+            bold, end = ("[bold]", "[/]") if key == PROGRESSIVE else ("", "")
             console.print(
-                f"{tag}{'[bold]' if key == PROGRESSIVE else ''}{escape(strategy.label)}"
-                f"{'[/]' if key == PROGRESSIVE else ''}: target accuracy "
+                f"{tag}{bold}{escape(strategy.label)}{end}: target accuracy "
                 f"{result.target_accuracy:.3f}, source accuracy {result.source_before:.3f} -> "
                 f"{result.source_after:.3f}, {result.seconds:.1f} s"
             )
-    table, rows = _table(results, STRATEGIES, settings, repeats)
-    console.print(table)
-    for line in verdict(rows, tie=TIE):
-        console.print(line, soft_wrap=True)
-    if not compare:
-        console.print("[dim](--compare also runs head-only and unfreeze-everything baselines on "
-                      "the same budget.)[/]")
-    elif repeats == 1:
-        console.print(f"[dim](one seed; differences up to {TIE} are called ties. Use --repeats 3 "
-                      "for means over seeds.)[/]")
-    files = _write(out, results[PROGRESSIVE][0], results, schedule, settings, repeats, model)
-    elapsed = time.perf_counter() - started
-    console.print(f"Done in {elapsed:.0f} s (Keras {keras.__version__}, {platform.machine()}).")
-    console.print(
-        f"Wrote {', '.join(f.name for f in files)} to [bold]{escape(str(out.resolve()))}[/]",
-        soft_wrap=True,
-    )
+    return results, model
 
 
 class _EpochPrinter:
@@ -257,8 +218,6 @@ class _EpochPrinter:
         self.header = False
 
     def __call__(self, epoch: int, logs: Mapping[str, float], driver: Any) -> None:
-        from ..timeline import LOG_LR, LOG_STAGE, LOG_STAGE_INDEX, LOG_TRAINABLE, human
-
         c, w = self.console, self.width
         groups = list(getattr(driver, "groups", ()))
         n = len(groups)
@@ -285,81 +244,3 @@ class _EpochPrinter:
             f"{human(total)} parameters trainable)[/]",
             soft_wrap=True,
         )
-
-
-def _table(
-    results: Mapping[str, Sequence[Any]],
-    strategies: Mapping[str, Any],
-    settings: Any,
-    repeats: int,
-) -> tuple[Table, dict[str, dict[str, Any]]]:
-    seed = settings.seed
-    seeds = f"seed {seed}" if repeats == 1 else f"seeds {seed}-{seed + repeats - 1}, mean ± std"
-    table = Table(
-        title=f"Digits 5-9 from {settings.labels_per_class} labels per class, "
-              f"{settings.epochs} epochs each ({seeds})",
-        title_justify="left",
-    )
-    table.add_column("strategy")
-    table.add_column("rate", justify="right")
-    table.add_column("target accuracy", justify="right")
-    table.add_column("source accuracy kept", justify="right")
-    table.add_column("source lost", justify="right")
-    table.add_column("wall time", justify="right")
-    rows: dict[str, dict[str, Any]] = {}
-    for key, rs in results.items():
-        target = [r.target_accuracy for r in rs]
-        kept = [r.source_after for r in rs]
-        lost = [r.source_lost for r in rs]
-        secs = [r.seconds for r in rs]
-        rows[key] = {"label": strategies[key].label, "target": _mean(target), "kept": _mean(kept),
-                     "lost": _mean(lost)}
-        table.add_row(
-            escape(strategies[key].label), f"{rs[0].lr:g}", _cell(target), _cell(kept),
-            _cell(lost), f"{_mean(secs):.1f} s", style="bold" if key == "progressive" else None,
-        )
-    return table, rows
-
-
-def _write(
-    out: Path,
-    progressive: Any,
-    results: Mapping[str, Sequence[Any]],
-    schedule: Schedule,
-    settings: Any,
-    repeats: int,
-    model: Any,
-) -> list[Path]:
-    history = out / "history.json"
-    history.write_text(json.dumps(progressive.history, indent=1) + "\n", encoding="utf-8")
-    timeline = Timeline.from_history(progressive.history, source="unfreeze demo")
-    picture = plot_timeline(
-        timeline, out / "timeline.png",
-        title=f"unfreeze demo: digits 0-4 -> 5-9, {settings.labels_per_class} labels per class, "
-              f"seed {settings.seed}",
-    )
-    schedule_path = out / "schedule.json"
-    schedule_path.write_text(json.dumps(schedule.to_config(), indent=2) + "\n", encoding="utf-8")
-    summary = {
-        "settings": {**attrs.asdict(settings), "repeats": repeats,
-                     "steps_per_epoch": settings.steps_per_epoch},
-        "schedule": schedule.to_config(),
-        "results": {k: [r.to_dict() for r in rs] for k, rs in results.items()},
-        "mean": {
-            k: {
-                "target_accuracy": _mean([r.target_accuracy for r in rs]),
-                "source_accuracy_after": _mean([r.source_after for r in rs]),
-                "source_accuracy_lost": _mean([r.source_lost for r in rs]),
-                "seconds": _mean([r.seconds for r in rs]),
-            }
-            for k, rs in results.items()
-        },
-    }
-    results_path = out / "results.json"
-    results_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    files = [history, picture, results_path, schedule_path]
-    if model is not None:
-        model_path = out / "model.keras"
-        model.save(model_path)
-        files.append(model_path)
-    return files

@@ -1,17 +1,28 @@
 """The ``unfreeze demo`` experiment: real transfer learning on digits shipped in the package.
 
-:mod:`.data` and :mod:`.strategies` are plain Python; :mod:`.experiment` imports Keras.
+:mod:`.data`, :mod:`.strategies` and :mod:`.report` are plain Python; :mod:`.experiment`
+imports Keras.
 """
 
 from __future__ import annotations
 
 from .data import TransferData, load_digits, make_transfer
-from .strategies import BASELINES, PROGRESSIVE, STRATEGIES, Strategy, default_schedule
+from .strategies import (
+    BASELINES,
+    PROGRESSIVE,
+    STRATEGIES,
+    Result,
+    Settings,
+    Strategy,
+    default_schedule,
+)
 
 __all__ = [
     "BASELINES",
     "PROGRESSIVE",
     "STRATEGIES",
+    "Result",
+    "Settings",
     "Strategy",
     "TransferData",
     "default_schedule",

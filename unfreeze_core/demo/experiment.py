@@ -20,41 +20,15 @@ import attrs
 import keras
 import numpy as np
 
+from ..keras import ProgressiveUnfreezing
 from ..schedule import Schedule
 from .data import Split, TransferData, make_transfer
-from .strategies import PROGRESSIVE, Strategy
+from .strategies import PROGRESSIVE, Result, Settings, Strategy
 
 __all__ = ["Experiment", "Pretrained", "Result", "Settings"]
 
 EpochHook = Callable[[int, Mapping[str, float], Any], None]
 """Called after every fine-tuning epoch with ``(epoch, logs, driver_or_None)``."""
-
-
-@attrs.frozen
-class Settings:
-    """The budget every strategy gets, and the seed.
-
-    Attributes:
-        seed: seeds the data split, the initial weights and the shuffling.
-        epochs: fine-tuning epochs per strategy.
-        pretrain_epochs: epochs of pretraining on the source task.
-        labels_per_class: labelled target examples per digit.
-        batch_size: fine-tuning batch size (50 labels -> 4 steps per epoch).
-        lr: the optimizer's base learning rate (Adam) for fine-tuning.
-        val_size: target validation images (what the schedule's policy watches).
-    """
-
-    seed: int = 0
-    epochs: int = 40
-    pretrain_epochs: int = 15
-    labels_per_class: int = 10
-    batch_size: int = 16
-    lr: float = 1e-2
-    val_size: int = 100
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return -(-self.labels_per_class * 5 // self.batch_size)
 
 
 @attrs.frozen(eq=False)
@@ -66,47 +40,6 @@ class Pretrained:
     target_head: list[np.ndarray]
     source_accuracy: float
     seconds: float
-
-
-@attrs.frozen(eq=False)
-class Result:
-    """One strategy's outcome.
-
-    Attributes:
-        strategy: the strategy's key (``"progressive"``, ``"head_only"``, ...).
-        label: its name for people.
-        lr: the base learning rate it used.
-        target_accuracy: accuracy on the target test set after fine-tuning.
-        source_before: source test accuracy of the pretrained model.
-        source_after: source test accuracy after fine-tuning (source head, shared backbone).
-        seconds: wall time of the fine-tuning ``fit``.
-        history: the Keras ``History.history`` of the fine-tuning.
-    """
-
-    strategy: str
-    label: str
-    lr: float
-    target_accuracy: float
-    source_before: float
-    source_after: float
-    seconds: float
-    history: dict[str, list[float]]
-
-    @property
-    def source_lost(self) -> float:
-        return self.source_before - self.source_after
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "strategy": self.strategy,
-            "label": self.label,
-            "lr": self.lr,
-            "target_accuracy": self.target_accuracy,
-            "source_accuracy_before": self.source_before,
-            "source_accuracy_after": self.source_after,
-            "source_accuracy_lost": self.source_lost,
-            "seconds": self.seconds,
-        }
 
 
 def build_backbone() -> keras.Model:
@@ -217,8 +150,6 @@ class Experiment:
         if strategy.key == PROGRESSIVE:
             if schedule is None:
                 raise ValueError("the progressive strategy needs a schedule")
-            from ..keras import ProgressiveUnfreezing
-
             driver = ProgressiveUnfreezing(schedule)
             callbacks.append(driver)
         else:
@@ -245,16 +176,6 @@ class Experiment:
             seconds=seconds,
             history=_plain(history.history),
         )
-
-    def run_all(
-        self,
-        strategies: Sequence[Strategy],
-        schedule: Schedule,
-        *,
-        on_epoch: EpochHook | None = None,
-    ) -> list[Result]:
-        """:meth:`run` for each strategy, in order."""
-        return [self.run(st, schedule, on_epoch=on_epoch) for st in strategies]
 
 
 def _plain(history: Mapping[str, Sequence[Any]]) -> dict[str, list[float]]:

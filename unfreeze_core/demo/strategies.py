@@ -1,4 +1,5 @@
-"""The demo's strategies and its default schedule (plain Python, no TensorFlow).
+"""The demo's strategies, its budget, its results and its default schedule (plain Python,
+no TensorFlow).
 
 The default schedule is what the README recommends for a first try: unfreeze the next
 group when the validation loss plateaus, give deeper groups smaller rates (ULMFiT's
@@ -8,6 +9,8 @@ moves by about 0.01 from one epoch to the next from noise alone.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import attrs
 
@@ -19,12 +22,18 @@ __all__ = [
     "BASELINES",
     "HEAD_ONLY",
     "PROGRESSIVE",
+    "QUICK",
     "STRATEGIES",
     "UNFREEZE_ALL",
     "UNFREEZE_ALL_LOW_LR",
+    "Result",
+    "Settings",
     "Strategy",
     "default_schedule",
 ]
+
+QUICK = {"epochs": 8, "pretrain_epochs": 4}
+"""The budget of ``unfreeze demo --quick``: a smoke test."""
 
 PROGRESSIVE = "progressive"
 HEAD_ONLY = "head_only"
@@ -48,6 +57,93 @@ class Strategy:
     label: str
     lr_scale: float = 1.0
     train_backbone: bool = True
+
+
+@attrs.frozen
+class Settings:
+    """The budget every strategy gets, and the seed.
+
+    Attributes:
+        seed: seeds the data split, the initial weights and the shuffling.
+        epochs: fine-tuning epochs per strategy.
+        pretrain_epochs: epochs of pretraining on the source task.
+        labels_per_class: labelled target examples per digit.
+        batch_size: fine-tuning batch size (50 labels -> 4 steps per epoch).
+        lr: the optimizer's base learning rate (Adam) for fine-tuning.
+        val_size: target validation images (what the schedule's policy watches).
+    """
+
+    seed: int = 0
+    epochs: int = 40
+    pretrain_epochs: int = 15
+    labels_per_class: int = 10
+    batch_size: int = 16
+    lr: float = 1e-2
+    val_size: int = 100
+
+    @classmethod
+    def chosen(
+        cls, *, quick: bool = False, epochs: int | None = None,
+        pretrain_epochs: int | None = None, **kwargs: Any,
+    ) -> Settings:
+        """The settings of a command line: ``epochs`` and ``pretrain_epochs`` default to
+        the full budget, or to :data:`QUICK`'s with ``quick``.
+
+        Example:
+            >>> Settings.chosen(quick=True, seed=2).epochs, Settings.chosen().epochs
+            (8, 40)
+        """
+        full = attrs.fields(cls)
+        budget = QUICK if quick else {
+            "epochs": full.epochs.default, "pretrain_epochs": full.pretrain_epochs.default
+        }
+        return cls(epochs=epochs or budget["epochs"],
+                   pretrain_epochs=pretrain_epochs or budget["pretrain_epochs"], **kwargs)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.labels_per_class * 5 // self.batch_size)
+
+
+@attrs.frozen(eq=False)
+class Result:
+    """One strategy's outcome.
+
+    Attributes:
+        strategy: the strategy's key (``"progressive"``, ``"head_only"``, ...).
+        label: its name for people.
+        lr: the base learning rate it used.
+        target_accuracy: accuracy on the target test set after fine-tuning.
+        source_before: source test accuracy of the pretrained model.
+        source_after: source test accuracy after fine-tuning (source head, shared backbone).
+        seconds: wall time of the fine-tuning ``fit``.
+        history: the Keras ``History.history`` of the fine-tuning.
+    """
+
+    strategy: str
+    label: str
+    lr: float
+    target_accuracy: float
+    source_before: float
+    source_after: float
+    seconds: float
+    history: dict[str, list[float]]
+
+    @property
+    def source_lost(self) -> float:
+        return self.source_before - self.source_after
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "label": self.label,
+            "lr": self.lr,
+            "target_accuracy": self.target_accuracy,
+            "source_accuracy_before": self.source_before,
+            "source_accuracy_after": self.source_after,
+            "source_accuracy_lost": self.source_lost,
+            "seconds": self.seconds,
+        }
 
 
 STRATEGIES: dict[str, Strategy] = {
