@@ -3,87 +3,345 @@
 Keras' ``BackupAndRestore`` saves weights and the epoch, but not the schedule's state
 (stage, policy counters, best value), and it restores in its own ``on_train_begin``,
 which may run before or after the driver's. So ``ProgressiveUnfreezing(backup_dir=...)``
-does the whole job itself: at every epoch end it writes one checkpoint folder holding
+does the whole job itself. At every epoch end it writes one checkpoint folder
+``epoch-NNNNN`` holding
 
 - ``model.weights.h5``: model weights and *every* optimizer variable (moments of
   frozen groups included, ``iterations``);
 - ``state.json``: the schedule state (:meth:`~unfreeze_core.ScheduleState.to_dict`),
-  the epochs completed, the group names, and a format version,
+  the epochs completed, the group names, the shapes of the model's variables, the size
+  and SHA-256 of the weights file, and a format version,
 
-then points ``latest`` at it with an atomic rename, so a process killed at any moment
-leaves either the previous checkpoint or the new one, never half of one.
+and then switches the pointer file ``latest`` to it. The write is durable, in the
+order SQLite and etcd use: the files are written into a temporary folder and fsynced,
+the folder is fsynced and renamed into place, the backup folder is fsynced, and only
+then is ``latest`` replaced (a temporary pointer, fsynced, renamed, folder fsynced).
+The previous checkpoint is removed only after that. A process killed, or a machine
+losing power, at any moment leaves the previous checkpoint or the new one, never half
+of one; ``docs/failures.md`` walks through each step.
+
+Reading trusts nothing: a damaged pointer, state or weights file makes the run fall
+back to the newest intact checkpoint (with a warning), or stop with a
+:class:`BackupError` that names the folder, the damage and what to do. A ``lock`` file
+(:mod:`.backup_lock`) keeps two runs from sharing a folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Backup"]
+import attrs
 
-FORMAT = 1
+from ..errors import UnfreezeError, UnfreezeWarning
+from ..schedule_state import ScheduleState
+from . import backup_files as files
+from . import backup_lock
+
+__all__ = ["Backup", "BackupError", "Checkpoint"]
+
+
+class BackupError(UnfreezeError, OSError):
+    """A backup folder cannot be used: damaged beyond fallback, written for another
+    model, in use by another run, or not writable. The message names the folder, what
+    is wrong and what to do."""
+
+
+@attrs.frozen
+class Checkpoint:
+    """What a checkpoint gives back (its weights are already in the model)."""
+
+    folder: Path
+    epochs_done: int
+    state: ScheduleState
+    timeline: tuple[tuple[int, int], ...]
+
+
+def _step_done(step: str) -> None:
+    """A seam between the steps of a checkpoint write; does nothing. The fault-injection
+    test (``tests/keras/test_backup_kill.py``) replaces it to stop a process exactly
+    there, as etcd's failpoints do."""
 
 
 class Backup:
-    """Checkpoints of one run in ``directory`` (created on first save)."""
+    """Checkpoints of one run in ``directory`` (created when the run takes its lock)."""
 
     def __init__(self, directory: str | os.PathLike[str]):
         self.directory = Path(directory)
+        self._release: weakref.finalize | None = None
+        self._created = False
 
     @property
-    def _pointer(self) -> Path:
-        return self.directory / "latest"
+    def lock_file(self) -> Path:
+        return self.directory / backup_lock.LOCK_NAME
 
-    def latest(self) -> Path | None:
-        """The folder of the newest complete checkpoint, or ``None``."""
-        try:
-            name = self._pointer.read_text().strip()
-        except FileNotFoundError:
-            return None
-        folder = self.directory / name
-        return folder if (folder / "state.json").exists() else None
+    def _tail(self) -> str:
+        return f"Delete {self.directory} to start afresh, or point backup_dir elsewhere"
 
-    def save(self, model: Any, payload: dict[str, Any], *, epochs_done: int) -> Path:
-        """Write a checkpoint after ``epochs_done`` epochs and make it the latest."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        name = f"epoch-{epochs_done:05d}"
-        folder = self.directory / name
-        tmp = self.directory / f".{name}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        model.save_weights(str(tmp / "model.weights.h5"))
-        data = {"format": FORMAT, "epochs_done": epochs_done, **payload}
-        (tmp / "state.json").write_text(json.dumps(data, indent=1))
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-        pointer_tmp = self.directory / ".latest.tmp"
-        pointer_tmp.write_text(name)
-        os.replace(pointer_tmp, self._pointer)
-        for old in self.directory.glob("epoch-*"):
-            if old.name != name:
-                shutil.rmtree(old, ignore_errors=True)
-        return folder
+    # --- the lock -----------------------------------------------------------------------
 
-    def load(self) -> tuple[dict[str, Any], Path] | None:
-        """The latest checkpoint's data and its weights file, or ``None`` when there is none.
+    def acquire(self) -> None:
+        """Own the folder for this run (it is created if missing).
+
+        A lock left by this process (a ``fit`` that ended with an exception) is reused.
 
         Raises:
-            ValueError: the checkpoint was written by an incompatible version.
+            BackupError: another running process owns the folder.
+
+        Warns:
+            UnfreezeWarning: a lock left by a process that is no longer running (on this
+                host), or an unreadable lock file, was taken over.
         """
-        folder = self.latest()
-        if folder is None:
-            return None
-        data = json.loads((folder / "state.json").read_text())
-        if data.get("format") != FORMAT:
-            raise ValueError(
-                f"{folder / 'state.json'}: checkpoint format {data.get('format')!r}, this "
-                f"version reads {FORMAT}; delete {self.directory} to start afresh"
+        if self._release is not None:
+            return
+        self._created = not self.directory.exists()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        me = backup_lock.myself()
+        for _ in range(10):
+            if backup_lock.create(self.lock_file, me):
+                break
+            seen = backup_lock.read(self.lock_file)
+            if seen is None:
+                continue  # released meanwhile
+            note = None
+            if isinstance(seen, str):
+                note = f"the lock file {self.lock_file} was unreadable ({seen!r}); took it over"
+            elif not seen.is_this_process:
+                if backup_lock.running(seen) is not False:
+                    raise BackupError(self._held(seen))
+                note = (
+                    f"took over the backup folder {self.directory} from "
+                    f"{backup_lock.describe(seen)}, which is no longer running"
+                )
+            if backup_lock.take_over(self.lock_file, seen, me):
+                if note:
+                    warnings.warn(f"ProgressiveUnfreezing: {note}", UnfreezeWarning, stacklevel=3)
+                break
+        else:
+            raise BackupError(
+                f"could not lock the backup folder {self.directory}: its lock file keeps "
+                "changing (several runs starting on one folder?). Give each run its own "
+                "backup_dir"
             )
-        return data, folder / "model.weights.h5"
+        self._release = weakref.finalize(self, backup_lock.remove, self.lock_file, me.token)
+
+    def _held(self, owner: backup_lock.Owner) -> str:
+        return (
+            f"the backup folder {self.directory} is in use by {backup_lock.describe(owner)}: "
+            "two runs must not share a backup_dir. Stop the other run, or give this one "
+            "its own backup_dir (with several training processes, one per process, e.g. "
+            f'f"backup/{{process_index}}"). If that process is not running, delete '
+            f"{self.lock_file}"
+        )
+
+    def release(self) -> None:
+        """Give up the lock (at train end, or when ``fit`` fails); idempotent."""
+        if self._release is not None:
+            self._release()
+            self._release = None
+            if self._created:
+                with contextlib.suppress(OSError):
+                    self.directory.rmdir()  # only if the lock was all this run wrote
+
+    # --- writing ------------------------------------------------------------------------
+
+    def save(self, model: Any, payload: dict[str, Any], *, epochs_done: int) -> Path:
+        """Write a checkpoint after ``epochs_done`` epochs, durably, and make it the latest.
+
+        Raises:
+            BackupError: the checkpoint could not be written (a full disk...); the
+                previous one is left intact.
+        """
+        d = self.directory
+        d.mkdir(parents=True, exist_ok=True)
+        previous = self._pointer_target()
+        files.clear_debris(d)
+        name = self._free_name(epochs_done)
+        tmp, folder, pointer_tmp = d / f".{name}.tmp", d / name, d / f".{files.POINTER}.tmp"
+        try:
+            tmp.mkdir()
+            weights = tmp / files.WEIGHTS
+            model.save_weights(str(weights))
+            _step_done("weights-written")
+            files.fsync_file(weights)
+            _step_done("weights-synced")
+            data = {
+                "format": files.FORMAT,
+                "epochs_done": epochs_done,
+                "weights": {"bytes": weights.stat().st_size, "sha256": files.digest(weights)},
+                "shapes": files.shapes(model),
+                **payload,
+            }
+            files.write_durably(tmp / files.STATE, json.dumps(data, indent=1).encode())
+            _step_done("state-written")
+            files.fsync_dir(tmp)
+            _step_done("folder-synced")
+            os.rename(tmp, folder)
+            _step_done("renamed")
+            files.fsync_dir(d)
+            _step_done("renamed-synced")
+            files.write_durably(pointer_tmp, (name + "\n").encode())
+            _step_done("pointer-written")
+            os.replace(pointer_tmp, d / files.POINTER)
+            _step_done("pointer-switched")
+            files.fsync_dir(d)
+            _step_done("pointer-synced")
+        except Exception as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            pointer_tmp.unlink(missing_ok=True)
+            if previous is not None:
+                kept = (
+                    f"The previous checkpoint ({previous.name}) is intact: free some space "
+                    "(or point backup_dir elsewhere) and run the same script again to "
+                    "resume from it"
+                )
+            else:
+                kept = "No earlier checkpoint exists; free some space or point backup_dir elsewhere"
+            raise BackupError(
+                f"could not write the checkpoint after epoch {epochs_done} in {d}: "
+                f"{type(exc).__name__}: {exc}. {kept}"
+            ) from exc
+        for old in self._folders():
+            if old.name != name:  # superseded by the durable checkpoint just written
+                files.remove_tree(old)
+                _step_done("old-removed")
+        return folder
+
+    def _free_name(self, epochs_done: int) -> str:
+        base = f"epoch-{epochs_done:05d}"
+        name, k = base, 1
+        while (self.directory / name).exists():
+            k += 1
+            name = f"{base}-{k}"
+        return name
 
     def delete(self) -> None:
-        """Remove every checkpoint (after a run that completed)."""
-        shutil.rmtree(self.directory, ignore_errors=True)
+        """Remove every checkpoint and the lock (after a run that completed); the folder
+        too when nothing else is in it. The pointer goes first: a crash meanwhile leaves
+        intact checkpoints without a pointer, which the next run still reads."""
+        d = self.directory
+        if d.is_dir():
+            (d / files.POINTER).unlink(missing_ok=True)
+            for folder in self._folders():
+                files.remove_tree(folder)
+            files.clear_debris(d)
+        self.release()
+        with contextlib.suppress(OSError):
+            d.rmdir()
+
+    # --- reading ------------------------------------------------------------------------
+
+    def _folders(self) -> list[Path]:
+        """Checkpoint folders, newest first."""
+        if not self.directory.is_dir():
+            return []
+        found = []
+        for entry in self.directory.iterdir():
+            m = files.NAME.fullmatch(entry.name)
+            if m and entry.is_dir():
+                found.append(((int(m[1]), int(m[2] or 1)), entry))
+        return [entry for _, entry in sorted(found, reverse=True)]
+
+    def _read_pointer(self) -> tuple[Path | None, str | None]:
+        """The folder ``latest`` names, or what is wrong with it (both ``None``: no pointer)."""
+        try:
+            raw = (self.directory / files.POINTER).read_bytes()
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:
+            return None, f"cannot be read ({exc})"
+        text = raw.decode("utf-8", "replace").strip()
+        if not text:
+            return None, "is empty"
+        if not files.NAME.fullmatch(text):
+            shown = text[:40] + ("..." if len(text) > 40 else "")
+            return None, f"does not name a checkpoint folder (it holds {shown!r})"
+        folder = self.directory / text
+        if not folder.is_dir():
+            return None, f"names {text}, which does not exist"
+        return folder, None
+
+    def _pointer_target(self) -> Path | None:
+        return self._read_pointer()[0]
+
+    def restore(self, model: Any, groups: list[str]) -> Checkpoint | None:
+        """Load the newest intact checkpoint into ``model``; ``None`` when there is none.
+
+        The checkpoint ``latest`` names comes first; when it is damaged, or ``latest``
+        is, the newest intact one is used and an :class:`UnfreezeWarning` says so.
+
+        Raises:
+            BackupError: checkpoints exist but none is intact, or they were written for
+                another model (other groups, other variable shapes).
+        """
+        target, pointer_problem = self._read_pointer()
+        folders = self._folders()
+        if target is None and pointer_problem is None and not folders:
+            return None
+        pointer = self.directory / files.POINTER
+        problems = [f"{pointer} {pointer_problem}"] if pointer_problem else []
+        for folder in [*([target] if target else []), *[f for f in folders if f != target]]:
+            try:
+                data, state = files.read_checkpoint(folder)
+                self._check_model(folder, data, model, groups)
+                try:
+                    model.load_weights(str(folder / files.WEIGHTS))
+                except Exception as exc:
+                    raise files.Damaged(
+                        f"{files.WEIGHTS} cannot be loaded ({type(exc).__name__}: {exc})"
+                    ) from None
+            except files.Damaged as exc:
+                problems.append(
+                    f"{folder.name}: {exc}"
+                    if folder != target
+                    else f"{pointer} names {folder.name}, which is damaged: {exc}"
+                )
+                continue
+            epochs = int(data["epochs_done"])
+            if problems:
+                warnings.warn(
+                    f"ProgressiveUnfreezing: resuming from {folder} (after epoch {epochs}), "
+                    f"the newest intact checkpoint: {'; '.join(problems)}. The damaged "
+                    "files are removed at the next save",
+                    UnfreezeWarning,
+                    stacklevel=3,
+                )
+            timeline = tuple((int(e), int(s)) for e, s in data.get("timeline", []))
+            return Checkpoint(folder, epochs, state, timeline)
+        raise BackupError(
+            f"cannot resume from the backup in {self.directory}: it holds no intact "
+            f"checkpoint ({'; '.join(problems)}). {self._tail()}"
+        )
+
+    def _check_model(
+        self, folder: Path, data: dict[str, Any], model: Any, groups: list[str]
+    ) -> None:
+        """Refuse a checkpoint of another model (no fallback: older ones are of it too)."""
+        where = f"the backup in {self.directory} ({folder.name})"
+        tail = f"Build the model and schedule it was written for, or: {self._tail()}"
+        if data["groups"] != groups:
+            raise BackupError(
+                f"{where} was written for groups {data['groups']}, but this model and "
+                f"schedule give {groups}. {tail}"
+            )
+        saved = data.get("shapes")
+        if saved is None:  # format 1
+            return
+        current = files.shapes(model)
+        if len(saved) != len(current):
+            raise BackupError(
+                f"{where} was written for another model: it holds {len(saved)} model "
+                f"variables, this model has {len(current)}. {tail}"
+            )
+        for (_, shape), (path, mine) in zip(saved, current, strict=True):
+            if list(shape) != list(mine):
+                raise BackupError(
+                    f"{where} was written for a model of another shape: {path} is "
+                    f"{tuple(mine)} in this model and {tuple(shape)} in the backup. {tail}"
+                )
