@@ -31,8 +31,10 @@ def register_policies(register: Register) -> None:
 
     Call ``register(name, factory)`` for each one; ``factory(**config)`` must return an
     object with ``init()`` and ``update(state, event)``. Pass ``shorthand=True`` for a
-    combinator that can be written ``{name: [policies]}``, and ``monotonic=False`` for
-    a policy that may refreeze groups (one that defines ``trainable_sets``).
+    combinator that can be written ``{name: [policies]}``. A policy that may refreeze
+    groups needs no option: it defines ``trainable_sets`` (``monotonic=False`` is
+    deprecated and ignored). A class that declares ``type_name`` is registered under
+    that name.
     """
 
 
@@ -83,8 +85,8 @@ def on_stage_change(
         stage_index: how many stage changes the run has made, this one included.
         trainable: the trainable groups now.
         newly_trainable: groups that were frozen and now train.
-        refrozen: groups that trained and are frozen again (only policies registered
-            with ``monotonic=False``, such as chain-thaw, refreeze).
+        refrozen: groups that trained and are frozen again (only policies that define
+            ``trainable_sets``, such as chain-thaw, refreeze).
         groups: every group (name, layer paths, parameter count); empty when the
             caller has no model.
         lr_multipliers: each group's multiplier of the base learning rate for the next

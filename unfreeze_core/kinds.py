@@ -29,6 +29,8 @@ class ComponentKind:
         options: the keyword options that hook's ``register()`` accepts.
         key: the key listing these names in ``unfreeze plugins --json``.
         article: how the reference docs introduce one (``"a policy table"``).
+        protocol: the methods every component of this kind has (``"__call__"``: it is
+            callable); a factory's result is checked for them when a config is read.
     """
 
     name: Kind
@@ -38,20 +40,21 @@ class ComponentKind:
     options: tuple[str, ...]
     key: str
     article: str
+    protocol: tuple[str, ...] = ()
 
 
 KINDS: dict[Kind, ComponentKind] = {
     "policy": ComponentKind(
         "policy", "policies", "Policies", "register_policies", ("shorthand",),
-        "policies", "a policy table",
+        "policies", "a policy table", ("init", "update"),
     ),
     "rule": ComponentKind(
         "rule", "LR rules", "LR rules", "register_lr_rules", ("shorthand",),
-        "lr_rules", "an LR rule table",
+        "lr_rules", "an LR rule table", ("__call__",),
     ),
     "grouping": ComponentKind(
         "grouping", "groupings", "Groupings", "register_groupings", (),
-        "groupings", "a grouping (see Groupings)",
+        "groupings", "a grouping (see Groupings)", ("resolve",),
     ),
 }
 

@@ -2,37 +2,36 @@
 
 Every name usable as ``{"type": name}`` in a schedule lives here, built-ins included:
 they are registered by the default plugin through the same hooks a third-party
-plugin implements (see :mod:`unfreeze_core.hookspecs`).
+plugin implements (see :mod:`unfreeze_core.hookspecs`). This module knows nothing of
+plugins: the plugin host (:mod:`unfreeze_core.plugins`) fills a registry, and the
+config format (:mod:`unfreeze_core.config`) reads one.
 
-A name registered twice is never silently overridden nor renamed. Built by
-:func:`unfreeze_core.plugins.get_registry`, the registry *withdraws* such a name: using
-it is an error naming both distributions, while every other name keeps working.
+A name registered twice is never silently overridden nor renamed. Built by the plugin
+host, the registry *withdraws* such a name: using it is an error naming both
+distributions, while every other name keeps working.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
 import attrs
 
-from .errors import ConfigError, Problem, UnfreezeError, UnfreezeWarning, UnknownTypeError
+from .errors import (
+    BLOCK_ENV,
+    CORE,
+    ConfigError,
+    DuplicateNameError,
+    PluginError,
+    Problem,
+    UnknownTypeError,
+)
+from .kinds import KINDS, Kind
 
-__all__ = [
-    "KINDS",
-    "DuplicateNameError",
-    "Entry",
-    "Kind",
-    "PluginError",
-    "PluginWarning",
-    "Registry",
-]
-
-Kind = Literal["policy", "rule", "grouping"]
-KINDS: tuple[Kind, ...] = ("policy", "rule", "grouping")
-_PLURAL = {"policy": "policies", "rule": "LR rules", "grouping": "groupings"}
-BLOCK_ENV = "UNFREEZE_BLOCK_PLUGINS"
+__all__ = ["KINDS", "Entry", "Kind", "Registry", "make_entry"]
 
 
 @attrs.frozen
@@ -47,7 +46,6 @@ class Entry:
         version: that distribution's version, when known.
         shorthand: the name can be written ``{name: [children]}`` in configs (used by
             combinators such as ``any_of``).
-        monotonic: ``False`` for policies that may refreeze groups.
         plugin: the name of the plugin (entry point) whose hook registered it.
     """
 
@@ -57,7 +55,6 @@ class Entry:
     provider: str
     version: str | None = None
     shorthand: bool = False
-    monotonic: bool = True
     plugin: str | None = None
 
     @property
@@ -65,79 +62,110 @@ class Entry:
         """``"unfreeze-chain-thaw 0.1.0"``: the distribution and its version."""
         return f"{self.provider} {self.version}" if self.version else self.provider
 
+    def create(self, make: Callable[[], Any], path: str = "") -> Any:
+        """Run ``make`` (the call of ``factory`` with a config's arguments) and check
+        that what it returns is a component of its ``kind``.
 
-class PluginError(UnfreezeError, RuntimeError):
-    """A plugin could not be used: it failed to import, raised in a hook, or is invalid.
+        A plugin's factory that raises anything but a :class:`ConfigError`, or returns
+        something without the kind's methods (a grouping without ``resolve``, the number
+        42), is reported as a :class:`ConfigError` at ``path`` naming its distribution and
+        version. A built-in's own bug propagates unchanged.
 
-    The message names the plugin, its distribution and version, what went wrong, and
-    how to disable it. Attributes carry the same facts for programs.
+        Example:
+            >>> entry = Entry("grouping", "forty_two", lambda: 42, "unfreeze-answers", "1.0")
+            >>> entry.create(entry.factory, "groups")
+            Traceback (most recent call last):
+            ...
+            unfreeze_core.errors.ConfigError: groups: the grouping 'forty_two' from \
+unfreeze-answers 1.0 returned int 42, which is not a grouping: it has no resolve(). \
+This is a bug in unfreeze-answers; report it to its authors, or block it with \
+UNFREEZE_BLOCK_PLUGINS=unfreeze-answers.
+        """
+        try:
+            obj = make()
+        except ConfigError:
+            raise
+        except Exception as exc:
+            if self.provider == CORE:
+                raise
+            raise self._error(path, f"failed: {type(exc).__name__}: {exc}") from exc
+        return self.check(obj, path)
 
-    Attributes:
-        plugin: the plugin's name (its entry-point name).
-        distribution: the distribution that installed it.
-        version: that distribution's version, when known.
-        problem: what went wrong, e.g. ``"failed to import"``.
-        hook: the hook that raised, if a hook raised.
-        cause: the exception raised by the plugin, if any.
-    """
+    def check(self, obj: Any, path: str = "") -> Any:
+        """``obj`` if it has the methods of its ``kind`` (``protocol`` in
+        ``unfreeze_core.kinds.KINDS``), else the :class:`ConfigError` of :meth:`create`."""
+        missing = [m for m in KINDS[self.kind].protocol if not callable(getattr(obj, m, None))]
+        if not missing:
+            return obj
+        what = "is not callable" if missing == ["__call__"] else (
+            "it has no " + ", ".join(f"{m}()" for m in missing)
+        )
+        shown = repr(obj)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return_ = f"returned {type(obj).__name__} {shown}"
+        if missing == ["__call__"]:
+            raise self._error(path, f"{return_}, which {what}; an LR rule must be callable")
+        raise self._error(path, f"{return_}, which is not a {self.kind}: {what}")
 
-    def __init__(
-        self,
-        plugin: str,
-        distribution: str,
-        version: str | None,
-        problem: str,
-        *,
-        hook: str | None = None,
-        cause: BaseException | None = None,
-        installed: bool = True,
-    ) -> None:
-        self.plugin = plugin
-        self.distribution = distribution
-        self.version = version
-        self.problem = problem
-        self.hook = hook
-        self.cause = cause
-        who = f"{distribution} {version}" if version else distribution
-        reason = f": {type(cause).__name__}: {cause}" if cause is not None else ""
-        if installed:
+    def _error(self, path: str, problem: str) -> ConfigError:
+        how = ""
+        if self.provider != CORE:
             how = (
-                f" To disable it, set {BLOCK_ENV}={distribution} (or uninstall it: "
-                f"pip uninstall {distribution})."
+                f" This is a bug in {self.provider}; report it to its authors, or block it "
+                f"with {BLOCK_ENV}={self.provider}."
             )
-        else:
-            how = ""
-        super().__init__(f"plugin {plugin!r} from {who} {problem}{reason}.{how}")
+        who = f"the {self.kind} {self.name!r} from {self.provided_by}"
+        return ConfigError([Problem(path, f"{who} {problem}.{how}")])
 
 
-class PluginWarning(UnfreezeWarning):
-    """A plugin was left out (its :class:`PluginError` is the message); the rest load."""
+def make_entry(
+    kind: Kind,
+    name: Any,
+    factory: Any,
+    options: Mapping[str, Any],
+    *,
+    provider: str,
+    version: str | None = None,
+    plugin: str | None = None,
+) -> Entry:
+    """The entry for one ``register(name, factory, **options)`` call of a plugin's hook.
 
-
-class DuplicateNameError(ConfigError):
-    """Two plugins (or one, twice) registered the same name of the same kind.
-
-    ``entries`` are every registration of the name, in the order they were made.
+    Raises:
+        ValueError: the name is empty or padded with spaces, or the factory declares a
+            ``type_name`` other than ``name`` (its configs would be written under the
+            other name).
+        TypeError: the factory is not callable, or an option is not one ``kind`` takes.
     """
-
-    def __init__(self, entries: tuple[Entry, ...], path: str = "") -> None:
-        self.entries = entries
-        super().__init__([Problem(path, duplicate_message(entries))])
-
-
-def duplicate_message(entries: tuple[Entry, ...]) -> str:
-    """The message for a name registered more than once: names every provider."""
-    first = entries[0]
-    providers = [e.provided_by for e in entries]
-    if len(set(providers)) == 1:
-        by = f"{len(entries)} times by {providers[0]}"
-    else:
-        by = "by " + " and by ".join(providers)
-    third_party = [e.provider for e in entries if e.provider != "unfreeze-core"]
-    culprit = third_party[-1] if third_party else first.provider
-    return (
-        f"{first.kind} name {first.name!r} is registered {by}; a name must be registered "
-        f"once. Uninstall one of them, or block one with {BLOCK_ENV}={culprit}."
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        raise ValueError(f"register() needs a non-empty name without spaces, got {name!r}")
+    if not callable(factory):
+        raise TypeError(f"register({name!r}, ...) needs a callable factory, got {factory!r}")
+    allowed = KINDS[kind].options
+    given = dict(options)
+    if kind == "policy" and "monotonic" in given:
+        given.pop("monotonic")
+        warnings.warn(
+            f"register({name!r}, ..., monotonic=...) is deprecated and ignored: the engine "
+            "knows a policy that refreezes groups by its trainable_sets() method",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"register() for a {kind} takes no argument {unknown[0]!r}; it takes "
+            f"name, factory{''.join(', ' + a for a in allowed)}"
+        )
+    declared = getattr(factory, "type_name", None) if isinstance(factory, type) else None
+    if isinstance(declared, str) and declared != name:
+        raise ValueError(
+            f"register({name!r}, {factory.__qualname__}): the class declares type_name = "
+            f"{declared!r}, so its configs would be written as {{type = {declared!r}}}; "
+            f"register it as {declared!r} or set type_name = {name!r} on the class"
+        )
+    return Entry(
+        kind, name, factory, provider, version,
+        shorthand=bool(given.get("shorthand", False)), plugin=plugin,
     )
 
 
@@ -146,7 +174,8 @@ class Registry:
 
     Attributes:
         failures: plugins that were left out while building this registry, each as a
-            :class:`PluginError` (they are also reported as :class:`PluginWarning`).
+            :class:`~unfreeze_core.errors.PluginError` (they are also reported as
+            :class:`~unfreeze_core.errors.PluginWarning`).
         notes: sentences added to "unknown type" errors (failed plugins, plugins
             left out by the environment), so the error explains a missing name.
     """
@@ -208,7 +237,7 @@ class Registry:
             [
                 Problem(
                     path,
-                    f"unknown {kind} type {name!r}; {hint}known {_PLURAL[kind]}: "
+                    f"unknown {kind} type {name!r}; {hint}known {KINDS[kind].plural}: "
                     f"{', '.join(known)}. Run 'unfreeze plugins' to see what is installed."
                     f"{notes}",
                 )

@@ -22,12 +22,13 @@ without the other plugins of the environment getting in the way:
 from __future__ import annotations
 
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from . import plugins as _plugins
+from . import hookspecs
 from .hookspecs import hookimpl
+from .plugins import PluginHost, default_host, use_host
 from .registry import Registry
 
 __all__ = ["record_stage_changes", "register_plugin"]
@@ -57,8 +58,11 @@ def register_plugin(
     built-ins plus ``plugin`` (plus the plugins of enclosing ``register_plugin`` blocks);
     afterwards everything is as before. Unlike an installed plugin, a plugin registered
     here fails loudly: an unknown hook, a hook that raises or a name already taken
-    raises :class:`~unfreeze_core.plugins.PluginError` (or
-    :class:`~unfreeze_core.registry.DuplicateNameError`) at the ``with``.
+    raises :class:`~unfreeze_core.errors.PluginError` (or
+    :class:`~unfreeze_core.errors.DuplicateNameError`) at the ``with``.
+
+    The block runs with a fresh :class:`~unfreeze_core.plugins.PluginHost` installed by
+    :func:`~unfreeze_core.plugins.use_host`; nothing of the process's own host is touched.
 
     Args:
         plugin: a module, class or object with :data:`~unfreeze_core.hookimpl`
@@ -79,18 +83,14 @@ def register_plugin(
         DuplicateNameError: it registers a name that is already taken.
     """
     name = name or _default_name(plugin)
-    outer = _plugins._state
-    extra = [
-        *(outer.extra if outer is not None else []),
-        (plugin, name, distribution or name, version),
-    ]
-    state = _plugins._state_with(extra, installed=installed)
-    saved = _plugins._swap_state(state)
-    try:
-        assert state.registry is not None
-        yield state.registry
-    finally:
-        _plugins._swap_state(saved)
+    outer = default_host().added
+    host = PluginHost()
+    host.load(strict=False, installed=installed)
+    for args in [*outer, (plugin, name, distribution or name, version)]:
+        host.add(*args, strict=True)
+    registry = host.registry
+    with use_host(host):
+        yield registry
 
 
 @contextmanager
@@ -117,41 +117,15 @@ def record_stage_changes(*, installed: bool = False) -> Iterator[list[dict[str, 
     """
     calls: list[dict[str, Any]] = []
 
-    class StageChangeRecorder:
-        @hookimpl
-        def on_stage_change(
-            self,
-            epoch: int,
-            step: int,
-            stage: int,
-            previous: int,
-            stage_index: int,
-            trainable: tuple[int, ...],
-            newly_trainable: tuple[int, ...],
-            refrozen: tuple[int, ...],
-            groups: tuple[Any, ...],
-            lr_multipliers: tuple[float, ...],
-            logs: Mapping[str, float],
-            model: Any,
-        ) -> None:
-            calls.append(
-                {
-                    "epoch": epoch,
-                    "step": step,
-                    "stage": stage,
-                    "previous": previous,
-                    "stage_index": stage_index,
-                    "trainable": trainable,
-                    "newly_trainable": newly_trainable,
-                    "refrozen": refrozen,
-                    "groups": groups,
-                    "lr_multipliers": lr_multipliers,
-                    "logs": logs,
-                    "model": model,
-                }
-            )
+    @hookimpl
+    def on_stage_change(**kwargs: Any) -> None:
+        calls.append(kwargs)
 
-    recorder = StageChangeRecorder()
+    # pluggy reads the arguments an implementation takes through ``__wrapped__``: this
+    # one takes exactly the hook specification's, so it receives every argument,
+    # including any added to the specification later
+    on_stage_change.__wrapped__ = hookspecs.on_stage_change  # type: ignore[attr-defined]
+    recorder = types.SimpleNamespace(on_stage_change=on_stage_change)
     with register_plugin(
         recorder, name="unfreeze_core.testing.record_stage_changes", installed=installed
     ):

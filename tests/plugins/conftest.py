@@ -56,14 +56,17 @@ class FakeSite:
         importlib.invalidate_caches()
 
     def add_policy_plugin(self, distribution: str, version: str, *names: str) -> str:
-        """Install a plugin registering ``FixedEpoch`` under each of ``names``.
+        """Install a plugin registering ``FixedEpoch`` under each of ``names`` (as a
+        subclass declaring that ``type_name``, as a class registered by name must).
 
         Its module and entry point are named after the distribution; returns that name.
         """
         module = distribution.replace("-", "_")
-        body = "".join(f"    register({n!r}, FixedEpoch)\n" for n in names)
+        body = "".join(f"    register({n!r}, named({n!r}))\n" for n in names)
         source = (
             "from unfreeze_core import FixedEpoch, hookimpl\n\n"
+            "def named(name):\n"
+            "    return type('FixedEpoch_' + name, (FixedEpoch,), {'type_name': name})\n\n"
             "@hookimpl\n"
             f"def register_policies(register):\n{body}"
         )

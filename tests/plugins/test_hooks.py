@@ -4,7 +4,7 @@ hook has one), plus the behaviour of ``notify_stage_change`` around it."""
 from __future__ import annotations
 
 import types
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -20,7 +20,12 @@ from unfreeze_core import (
 )
 from unfreeze_core.events import EpochEnd, Event, StepEnd
 from unfreeze_core.lr_rules import LRContext
-from unfreeze_core.plugins import PluginWarning, get_registry, notify_stage_change
+from unfreeze_core.plugins import (
+    PluginError,
+    PluginWarning,
+    get_registry,
+    notify_stage_change,
+)
 from unfreeze_core.testing import record_stage_changes, register_plugin
 
 
@@ -32,6 +37,8 @@ def plugin(**hooks: Any) -> types.SimpleNamespace:
 @attrs.frozen
 class EveryStep:
     """A trigger ready after every optimizer step (its state counts them)."""
+
+    type_name: ClassVar[str] = "every_step"
 
     def init(self) -> Any:
         return 0
@@ -49,13 +56,15 @@ def test_hook_register_policies() -> None:
         entry = get_registry().get("policy", "every_step")
         schedule = load_schedule({"policy": {"type": "every_step"}})
         assert schedule.to_config()["policy"] == {"type": "every_step"}
-    assert (entry.provider, entry.monotonic, entry.shorthand) == ("dist-p", True, False)
+    assert (entry.provider, entry.shorthand) == ("dist-p", False)
     records = schedule.dry_run(3, {"loss": [1.0, 1.0]}, steps_per_epoch=1)
     assert [r.stage for r in records] == [1, 2]
     assert get_registry().find("policy", "every_step") is None  # gone after the block
 
 
-def test_hook_register_policies_non_monotonic_and_shorthand() -> None:
+def test_hook_register_policies_non_monotonic() -> None:
+    """A policy that refreezes groups needs no registration option: the engine reads its
+    ``trainable_sets``."""
     @attrs.frozen
     class Reverse:
         """Bottom-up: group 0 alone, then 0 and 1, ..."""
@@ -70,15 +79,51 @@ def test_hook_register_policies_non_monotonic_and_shorthand() -> None:
             return [tuple(range(k + 1)) for k in range(n_groups)]
 
     def register_policies(register: Any) -> None:
-        register("reverse", Reverse, monotonic=False)
+        register("reverse", Reverse)
 
     with register_plugin(plugin(register_policies=register_policies)):
-        entry = get_registry().get("policy", "reverse")
         schedule = load_schedule({"policy": {"type": "reverse"}})
-    assert entry.monotonic is False
     assert [r.trainable for r in schedule.dry_run(3, {"loss": [1.0] * 3})] == [
         (0,), (0, 1), (0, 1, 2)
     ]
+
+    def old_style(register: Any) -> None:
+        register("reverse", Reverse, monotonic=False)  # the line points here
+
+    with (
+        pytest.warns(DeprecationWarning, match=r"monotonic=\.\.\.\) is deprecated and ignored")
+        as record,
+        register_plugin(plugin(register_policies=old_style)),
+    ):
+        assert get_registry().get("policy", "reverse").factory is Reverse
+    assert record[0].filename == __file__
+
+
+def test_a_class_registered_under_another_name_than_its_type_name_is_refused() -> None:
+    """``to_config()`` writes a component under its class's ``type_name``: registering it
+    under another name would write configs that load something else."""
+
+    @attrs.frozen
+    class Every:
+        type_name: ClassVar[str] = "every"
+
+        def init(self) -> Any:
+            return None
+
+        def update(self, state: Any, event: Event) -> tuple[Any, bool]:
+            return state, True
+
+    def register_policies(register: Any) -> None:
+        register("each", Every)
+
+    with (
+        pytest.raises(PluginError, match=r"from dist-t 2\.0 raised in its register_policies hook: "
+                      r"ValueError: register\('each', .*Every\): the class declares type_name = "
+                      r"'every'.*register it as 'every' or set type_name = 'each'"),
+        register_plugin(plugin(register_policies=register_policies), distribution="dist-t",
+                        version="2.0"),
+    ):
+        pass
 
 
 def test_hook_register_lr_rules() -> None:

@@ -101,7 +101,7 @@ def test_the_plugins_are_discovered_from_their_installed_entry_points(venv: Venv
         import json, unfreeze_chain_thaw, unfreeze_slanted_triangular, unfreeze_core
         from unfreeze_core.plugins import get_registry
         registry = get_registry()
-        entries = {e.name: [e.kind, e.provider, e.version, e.monotonic, e.plugin]
+        entries = {e.name: [e.kind, e.provider, e.version, e.factory.type_name, e.plugin]
                    for e in registry if e.provider != "unfreeze-core"}
         files = [unfreeze_chain_thaw.__file__, unfreeze_slanted_triangular.__file__]
         print(json.dumps({"entries": entries, "files": files,
@@ -109,9 +109,9 @@ def test_the_plugins_are_discovered_from_their_installed_entry_points(venv: Venv
         """
     )
     assert found["entries"] == {
-        "chain_thaw": ["policy", "unfreeze-chain-thaw", "0.1.0", False, "chain_thaw"],
-        "slanted_triangular": ["rule", "unfreeze-slanted-triangular", "0.1.0", True,
-                               "slanted_triangular"],
+        "chain_thaw": ["policy", "unfreeze-chain-thaw", "0.1.0", "chain_thaw", "chain_thaw"],
+        "slanted_triangular": ["rule", "unfreeze-slanted-triangular", "0.1.0",
+                               "slanted_triangular", "slanted_triangular"],
     }
     for file in found["files"]:  # imported from the venv, not from the source tree
         assert Path(file).is_relative_to(venv.root), file

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from unfreeze_core import load_schedule
-from unfreeze_core.errors import ConfigError, UnknownTypeError
+from unfreeze_core.errors import ConfigError, DuplicateNameError, UnknownTypeError
 from unfreeze_core.plugins import (
     PluginError,
     PluginWarning,
@@ -22,7 +22,7 @@ from unfreeze_core.plugins import (
     list_plugins,
     load_plugins,
 )
-from unfreeze_core.registry import DuplicateNameError, Entry, Registry
+from unfreeze_core.registry import Entry, Registry
 
 if TYPE_CHECKING:
     from .conftest import FakeSite
@@ -185,7 +185,7 @@ def test_a_hook_that_raises_registers_nothing_and_the_others_load(fake_site: Fak
 
             @hookimpl
             def register_policies(register):
-                register("half_done", FixedEpoch)
+                register("half_done", lambda **config: FixedEpoch(**config))
                 raise KeyError("missing setting")
             """
         },
@@ -297,7 +297,9 @@ def test_a_hook_asking_for_an_argument_that_does_not_exist_is_named(fake_site: F
         ("register('x', 42)", "TypeError: register('x', ...) needs a callable factory, got 42"),
         ("register('x', FixedEpoch, monotone=False)",
          "TypeError: register() for a policy takes no argument 'monotone'; it takes name, "
-         "factory, shorthand, monotonic"),
+         "factory, shorthand"),
+        ("register('x', FixedEpoch, shorthand=True, order=1)",
+         "TypeError: register() for a policy takes no argument 'order'"),
     ],
 )
 def test_misuse_of_register_is_reported_with_the_plugin(

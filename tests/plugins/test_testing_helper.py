@@ -8,18 +8,23 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from unfreeze_core import FixedEpoch, hookimpl
+from unfreeze_core.errors import DuplicateNameError
 from unfreeze_core.plugins import PluginError, get_registry, list_plugins
-from unfreeze_core.registry import DuplicateNameError
 from unfreeze_core.testing import register_plugin
 
 if TYPE_CHECKING:
     from .conftest import FakeSite
 
 
+def named(name: str) -> type:
+    """``FixedEpoch`` under another name: a class declares the name it is registered as."""
+    return type(f"FixedEpoch_{name}", (FixedEpoch,), {"type_name": name})
+
+
 def policy_plugin(*names: str) -> types.SimpleNamespace:
     def register_policies(register: Any) -> None:
         for name in names:
-            register(name, FixedEpoch)
+            register(name, named(name))
 
     return types.SimpleNamespace(register_policies=hookimpl(register_policies))
 

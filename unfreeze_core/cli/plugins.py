@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..plugins import BLOCK_ENV, LOAD_ENV, PluginInfo, PluginWarning, get_registry, list_plugins
-from ..registry import Entry, Kind, duplicate_message
+from ..errors import BLOCK_ENV, LOAD_ENV, PluginWarning, duplicate_message
+from ..kinds import KINDS
+from ..plugins import PluginInfo, get_registry, list_plugins
+from ..registry import Entry
 
-_KEYS: dict[Kind, str] = {"policy": "policies", "rule": "lr_rules", "grouping": "groupings"}
 _STYLE = {"built-in": "dim", "loaded": "green", "failed": "bold red", "blocked": "yellow",
           "not enabled": "yellow"}
 
@@ -28,11 +29,11 @@ def describe(infos: list[PluginInfo]) -> list[dict[str, Any]]:
         entries.extend(conflicting)
     out = []
     for info in infos:
-        names: dict[str, list[str]] = {key: [] for key in _KEYS.values()}
+        names: dict[str, list[str]] = {kind.key: [] for kind in KINDS.values()}
         problems = [str(info.error)] if info.error is not None else []
         for entry in entries:
             if entry.plugin == info.name:
-                names[_KEYS[entry.kind]].append(entry.name)
+                names[KINDS[entry.kind].key].append(entry.name)
         for conflicting in registry.conflicts.values():
             if any(e.plugin == info.name for e in conflicting):
                 problems.append(duplicate_message(conflicting))
@@ -59,7 +60,9 @@ def plugins(show_all: bool, as_json: bool) -> None:
     Run this when a schedule names a type that is not found. Plugins are loaded from the
     'unfreeze_core' entry-point group; UNFREEZE_LOAD_PLUGINS (a comma list of
     distributions, empty for none) restricts which, and UNFREEZE_BLOCK_PLUGINS blocks
-    some. Exit status 1 when a plugin failed to load or two registered the same name.
+    some. Exit status 0 when every plugin that is to be loaded loaded and every name is
+    registered once (blocked and not-enabled plugins are fine); 1 when a plugin failed
+    or a name is registered twice: the lines below the table say which and what to set.
 
     Example: unfreeze plugins --all --json
     """
@@ -77,10 +80,10 @@ def plugins(show_all: bool, as_json: bool) -> None:
 
 def _hooks_cell(row: dict[str, Any]) -> Text:
     """One line per hook implemented, with the names it registered."""
+    keys = {kind.hook: kind.key for kind in KINDS.values()}
     lines = []
     for hook in row["hooks"]:
-        key = hook.removeprefix("register_")
-        names = row["names"].get(key)
+        names = row["names"].get(keys.get(hook, ""))
         lines.append(f"{hook}: {', '.join(names)}" if names else hook)
     return Text("\n".join(lines) or "-")
 

@@ -1,3 +1,6 @@
 """Plugins that ship with unfreeze-core and register its built-ins."""
 
-DEFAULT_PLUGINS = ("unfreeze_core.default_plugins.builtins",)
+from . import builtins
+
+#: The plugins every host registers first, before any installed plugin.
+DEFAULT_PLUGINS = (builtins,)

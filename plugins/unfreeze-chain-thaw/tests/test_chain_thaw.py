@@ -14,6 +14,7 @@ from unfreeze_chain_thaw import ChainThaw, chain_thaw_sets
 from unfreeze_core import FixedEpoch, Plateau, Schedule, load_schedule
 from unfreeze_core.errors import ConfigError
 from unfreeze_core.plugins import get_registry
+from unfreeze_core.policy_tree import chooses_sets, walk
 from unfreeze_core.testing import register_plugin
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -42,7 +43,14 @@ def test_the_installed_distribution_registers_a_non_monotonic_policy() -> None:
     assert entry.factory is ChainThaw
     assert entry.provider == "unfreeze-chain-thaw"
     assert entry.version == unfreeze_chain_thaw.__version__
-    assert entry.monotonic is False
+    assert ChainThaw.type_name == entry.name  # what to_config() writes
+    assert chooses_sets(ChainThaw())  # it refreezes groups: the engine reads its sets
+
+
+def test_the_engine_finds_the_trigger_through_the_declared_field() -> None:
+    trigger = Plateau(patience=2)
+    assert list(walk(ChainThaw(when=trigger))) == [("policy", ChainThaw(when=trigger)),
+                                                   ("policy.when", trigger)]
 
 
 def test_register_plugin_gives_the_same_name_without_the_installed_copy() -> None:

@@ -75,6 +75,7 @@ def test_arguments_are_checked() -> None:
 def test_the_installed_distribution_registers_the_rule() -> None:
     entry = get_registry().get("rule", "slanted_triangular")
     assert entry.factory is SlantedTriangular
+    assert SlantedTriangular.type_name == entry.name  # what to_config() writes
     assert (entry.provider, entry.version) == (
         "unfreeze-slanted-triangular", unfreeze_slanted_triangular.__version__
     )

@@ -14,8 +14,10 @@ Here a *layer* is an unfreeze-core group. Over ``n`` groups (0 nearest the input
 
 Each stage lasts until the ``when`` policy is ready (by default a plateau of the
 validation loss, "until convergence on the validation set"). Groups are refrozen
-between stages, so this policy is *not monotonic*: it defines ``trainable_sets`` and is
-registered with ``monotonic=False``.
+between stages, so this policy is *not monotonic*: it says which groups train in each
+stage with ``trainable_sets``, which the engine reads. Its ``when`` field is declared
+``arg(kind="policy")``, so the engine finds the wrapped policy (and the metric it
+monitors) the way it finds the children of ``any_of``.
 
 Use it by name once this distribution is installed:
 
@@ -28,7 +30,7 @@ Use it by name once this distribution is installed:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -84,6 +86,9 @@ class ChainThaw:
         [(2,), (0,), (1,), (0, 1, 2), (0, 1, 2)]
     """
 
+    #: the name it is registered under, and written as in configs
+    type_name: ClassVar[str] = "chain_thaw"
+
     when: Policy = arg(Plateau(patience=3), kind="policy", doc="Ends each stage.")
 
     def __attrs_post_init__(self) -> None:
@@ -92,12 +97,6 @@ class ChainThaw:
                 [Problem("when", f"must be a policy (init() and update()), got {self.when!r}")],
                 source="ChainThaw",
             )
-
-    @property
-    def policies(self) -> tuple[Policy, ...]:
-        """The wrapped policy, for code that looks inside composite policies (the
-        schedule finds the ``monitor`` it reports the best epoch of there)."""
-        return (self.when,)
 
     def trainable_sets(self, n_groups: int) -> list[tuple[int, ...]]:
         """The groups that train in each stage (see :func:`chain_thaw_sets`)."""
@@ -113,4 +112,4 @@ class ChainThaw:
 @hookimpl
 def register_policies(register: Any) -> None:
     """Make ``{"type": "chain_thaw"}`` usable in schedules."""
-    register("chain_thaw", ChainThaw, monotonic=False)
+    register(ChainThaw.type_name, ChainThaw)

@@ -27,7 +27,7 @@ compiled train step. Use it by name once this distribution is installed:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -87,6 +87,9 @@ class SlantedTriangular:
         [0.0312, 1.0]
     """
 
+    #: the name it is registered under, and written as in configs
+    type_name: ClassVar[str] = "slanted_triangular"
+
     total_steps: int = arg(REQUIRED, ge(1), doc="T: optimizer steps the triangle spans.")
     cut_frac: float = arg(0.1, gt(0), _below_one, doc="Fraction of T spent increasing.")
     ratio: float = arg(32.0, ge(1), finite, doc="Highest rate over lowest rate.")
@@ -126,4 +129,4 @@ class SlantedTriangular:
 @hookimpl
 def register_lr_rules(register: Any) -> None:
     """Make ``{"type": "slanted_triangular"}`` usable in schedules."""
-    register("slanted_triangular", SlantedTriangular)
+    register(SlantedTriangular.type_name, SlantedTriangular)
