@@ -26,7 +26,9 @@ LAYERS: dict[str, int] = {
     "unfreeze_core.events": 0,
     "unfreeze_core.kinds": 0,
     # the one validation stack
+    "unfreeze_core.checks": 1,
     "unfreeze_core.fields": 1,
+    "unfreeze_core.unstructure": 1,
     "unfreeze_core.monitoring": 1,
     # pure components
     "unfreeze_core.policies": 2,
@@ -40,6 +42,7 @@ LAYERS: dict[str, int] = {
     "unfreeze_core.schedule_": 3,
     "unfreeze_core.dry_run": 3,
     "unfreeze_core.timeline": 3,
+    "unfreeze_core.replay": 3,
     # names and the config format, against an explicit registry
     "unfreeze_core.registry": 4,
     "unfreeze_core.config": 5,
