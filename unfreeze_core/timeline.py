@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from .errors import UnfreezeError
+from .monitoring import infer_mode
 from .schedule import EpochRecord
 
 __all__ = [
@@ -231,11 +232,7 @@ class Timeline:
 
 
 def _infer_mode(monitor: str | None) -> str:
-    if monitor is None:
-        return "min"
-    from .policies.plateau import infer_mode
-
-    return infer_mode(monitor)
+    return "min" if monitor is None else infer_mode(monitor)
 
 
 def _check_monitor(monitor: str | None, metrics: Mapping[str, Any]) -> str | None:

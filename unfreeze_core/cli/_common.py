@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from ..config import load_schedule
 from ..errors import ConfigError, UnfreezeError
+from ..loading import load_schedule
+from ..replay import watched_metrics
 from ..schedule import Schedule
 
 __all__ = [
@@ -34,8 +35,6 @@ __all__ = [
     "import_keras",
     "make_console",
     "load_schedule_file",
-    "policy_monitors",
-    "sub_policies",
 ]
 
 EXIT_OK = 0
@@ -187,34 +186,11 @@ def describe_component(data: Any) -> str:
     return str(data)
 
 
-def sub_policies(policy: Any) -> list[Any]:
-    """``policy`` and every policy nested in it."""
-    out = [policy]
-    for child in getattr(policy, "policies", ()) or ():
-        out.extend(sub_policies(child))
-    inner = getattr(policy, "policy", None)
-    if inner is not None and inner is not policy:
-        out.extend(sub_policies(inner))
-    return out
-
-
-def policy_monitors(schedule: Schedule) -> list[str]:
-    """The metrics that the schedule's policy (or any policy inside it) reads.
-
-    Example:
-        >>> from unfreeze_core import Schedule, Plateau, FixedEpoch
-        >>> policy_monitors(Schedule(Plateau(monitor="val_acc") | FixedEpoch(every=9)))
-        ['val_acc']
-    """
-    found = [getattr(p, "monitor", None) for p in sub_policies(schedule.policy)]
-    return list(dict.fromkeys(m for m in found if isinstance(m, str)))
-
-
 def describe_schedule(schedule: Schedule) -> list[str]:
     """A few lines saying what ``schedule`` does, from its config."""
     config = schedule.to_config()
     lines = [f"policy: {describe_component(config['policy'])}"]
-    monitors = policy_monitors(schedule)
+    monitors = watched_metrics(schedule)
     if monitors:
         lines[0] += f"  [watches {', '.join(monitors)}]"
     rules = config.get("rules", [])

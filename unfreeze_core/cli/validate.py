@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from ..config import load_schedule
 from ..errors import ConfigError
+from ..loading import load_schedule
 from ._common import EXIT_BAD_INPUT, config_message, describe_schedule, guarded, make_console
 
 __all__ = ["validate"]

@@ -9,7 +9,7 @@ is the one rendering of a plan, for Python users and for ``unfreeze plan --model
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -22,7 +22,7 @@ from ..replay import first_epochs
 from ..schedule import Schedule
 from .layers import LayerRecord, flatten_layers
 
-__all__ = ["Plan", "PlannedGroup", "Resolution", "plan", "resolve", "sub_policies"]
+__all__ = ["Plan", "PlannedGroup", "Resolution", "check_advances", "n_stages", "plan", "resolve"]
 
 
 @attrs.frozen(eq=False)
@@ -70,20 +70,6 @@ def resolve(model: Any, schedule: Schedule) -> Resolution:
     if not isinstance(schedule.groups, Auto) and not groups:
         raise ConfigError([Problem("groups", "the grouping produced no group")])
     return Resolution(records, tuple(groups), members, bn, ungrouped)
-
-
-def sub_policies(policy: Any) -> Iterator[Any]:
-    """``policy`` and every policy nested in it (through ``policies`` / ``policy``).
-
-    Deprecated: use :func:`unfreeze_core.policy_tree.walk`; kept only until the callback
-    stops importing it.
-    """
-    yield policy
-    for child in getattr(policy, "policies", ()) or ():
-        yield from sub_policies(child)
-    inner = getattr(policy, "policy", None)
-    if inner is not None and inner is not policy:
-        yield from sub_policies(inner)
 
 
 def n_stages(schedule: Schedule, n_groups: int) -> int:
