@@ -8,7 +8,7 @@ parameters.
 matplotlib is imported when a picture is drawn, not when this module is imported, so
 that commands which may draw (``unfreeze plan --plot``) start fast and work without it
 until asked for a picture. Without matplotlib, drawing raises a
-:class:`ModuleNotFoundError` that names the extra to install; :func:`require_matplotlib`
+``ModuleNotFoundError`` that names the extra to install; :func:`require_matplotlib`
 checks for it up front.
 """
 
@@ -70,7 +70,7 @@ def plot_timeline(
         dpi: resolution.
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a ``pathlib.Path``.
 
     Raises:
         HistoryError: a metric asked for is not in the timeline, or there is no epoch.

@@ -196,7 +196,7 @@ class Timeline:
 
     def best_epoch(self, name: str | None = None) -> int | None:
         """The 0-based epoch at which metric ``name`` (default: the monitored one) was
-        best under :attr:`mode` (the first such epoch), ``None`` when it has no finite
+        best under ``mode`` (the first such epoch), ``None`` when it has no finite
         value.
 
         Example:
