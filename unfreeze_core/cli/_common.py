@@ -80,6 +80,7 @@ def import_keras() -> Any:
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:
+            # Keras (and TensorFlow) load only here, for the commands that need them
             import keras
 
             keras.ops.convert_to_numpy(keras.ops.zeros((1,)))
