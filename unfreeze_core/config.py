@@ -18,7 +18,15 @@ from typing import Any
 import attrs
 
 from .errors import ConfigError, Problem, UnknownTypeError, join_path
-from .fields import build_checked, check_field, convert, located, resolved_fields, shown
+from .fields import (
+    build_checked,
+    check_field,
+    convert,
+    key_path,
+    located,
+    resolved_fields,
+    shown,
+)
 from .kinds import Kind, kind_of_field
 from .registry import Registry
 from .schedule import Schedule
@@ -40,6 +48,9 @@ MAX_DEPTH = 64
 ``any_of`` ... counts two levels per combinator: the table and its list)."""
 
 
+_LONGEST_NAME = 200
+
+
 def check_depth(data: Any, limit: int = MAX_DEPTH) -> None:
     """Refuse data nested deeper than ``limit`` tables and lists, before reading it.
 
@@ -52,7 +63,7 @@ def check_depth(data: Any, limit: int = MAX_DEPTH) -> None:
     while stack:
         value, path, depth = stack.pop()
         if isinstance(value, Mapping):
-            items: Any = ((join_path(path, str(k)), v) for k, v in value.items())
+            items: Any = ((join_path(path, key_path(k)), v) for k, v in value.items())
         elif isinstance(value, (list, tuple)):
             items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
         else:
@@ -137,6 +148,10 @@ def structure(data: Any, kind: Kind, path: str, registry: Registry) -> Any:
         raise ConfigError(
             [Problem(join_path(path, "type"), f"must be a string, got {shown(name)}")]
         )
+    if len(name) > _LONGEST_NAME:  # never a registered name; keep the message short
+        raise UnknownTypeError(
+            [Problem(join_path(path, "type"), f"unknown {kind} type {shown(name)}")]
+        )
     entry = registry.get(kind, name, path=join_path(path, "type"))
     params = {k: v for k, v in data.items() if k != "type"}
     factory = entry.factory
@@ -174,7 +189,7 @@ def structure_fields(
     for key in params:
         if key not in fields:
             problems.append(
-                Problem(join_path(path, str(key)), _unknown_key(str(key), list(fields)))
+                Problem(join_path(path, key_path(key)), _unknown_key(str(key), list(fields)))
             )
     for name, field in fields.items():
         where = join_path(path, aliases.get(name, name))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections.abc
 import contextvars
+import re
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -66,6 +67,7 @@ __all__ = [
     "finite",
     "ge",
     "gt",
+    "key_path",
     "le",
     "located",
     "non_empty",
@@ -219,6 +221,22 @@ def check_field(field: attrs.Attribute, value: Any) -> str | None:
         if msg:
             return msg
     return None
+
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,79}")
+
+
+def key_path(key: Any) -> str:
+    """A key as a location step: ``patience``, or ``['']`` / ``['a b']`` for a key that
+    is empty, long or not a plain name (so a location is never empty nor huge).
+
+    Example:
+        >>> key_path("patience"), key_path(""), key_path("x" * 100)[:8]
+        ('patience', "['']", "['xxxxxx")
+    """
+    if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
+        return key
+    return f"[{shown(key)}]"
 
 
 def located(where: str, message: str) -> Problem:

@@ -17,7 +17,7 @@ from typing import Any
 
 from .config import MAX_DEPTH, check_depth, structure_schedule
 from .errors import ConfigError, Problem
-from .fields import shown
+from .fields import key_path, shown
 from .plugins import get_registry
 from .registry import Registry
 from .schedule import Schedule
@@ -32,8 +32,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            where = key if len(key) <= 80 else shown(key)
-            raise ConfigError([Problem(where, "given twice (JSON keys must be unique)")])
+            raise ConfigError([Problem(key_path(key), "given twice (JSON keys must be unique)")])
         out[key] = value
     return out
 
@@ -53,41 +52,40 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             not a table at the top level.
     """
     path = Path(path)
+    where = str(path)
     suffix = path.suffix.lower()
     kind = suffix[1:].upper()
     if suffix not in (".toml", ".json"):
-        raise ConfigError(f"{path}: unknown file type {shown(suffix)}; use .toml or .json")
+        raise ConfigError(f"unknown file type {shown(suffix)}; use .toml or .json", source=where)
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot read it: {exc.strerror or exc}", source=where) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES} bytes; is it a schedule?")
+        raise ConfigError(f"larger than {MAX_FILE_BYTES} bytes; is it a schedule?", source=where)
     try:
         data = _parse(raw.decode("utf-8"), suffix)
     except ConfigError as exc:
-        raise ConfigError(exc.problems, source=str(path)) from None
+        raise ConfigError(exc.problems, source=where) from None
     except RecursionError:
         raise ConfigError(
-            f"{path}: nested deeper than Python can read; a schedule nests at most "
-            f"{MAX_DEPTH} tables and lists (MAX_DEPTH)"
+            f"nested deeper than Python can read; a schedule nests at most {MAX_DEPTH} "
+            "tables and lists (MAX_DEPTH)",
+            source=where,
         ) from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid {kind}: {exc}") from None
+        raise ConfigError(f"not valid {kind}: {exc}", source=where) from None
     except ValueError as exc:  # an integer over sys.get_int_max_str_digits() digits
         digits = sys.get_int_max_str_digits()
-        raise ConfigError(
-            f"{path}: not valid {kind}: a number has more than {digits} digits"
-            if "digits" in str(exc)
-            else f"{path}: not valid {kind}: {exc}"
-        ) from None
+        said = f"a number has more than {digits} digits" if "digits" in str(exc) else str(exc)
+        raise ConfigError(f"not valid {kind}: {said}", source=where) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a table, got {type(data).__name__}")
+        raise ConfigError(f"the top level must be a table, got {type(data).__name__}", source=where)
     try:
         check_depth(data)
     except ConfigError as exc:
-        raise ConfigError(exc.problems, source=str(path)) from None
+        raise ConfigError(exc.problems, source=where) from None
     return data
 
 
