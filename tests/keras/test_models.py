@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from unfreeze_core import ByCount, ByPatterns, Discriminative, FixedEpoch, Schedule
+from unfreeze_core import ByCount, ByLayers, ByPatterns, Discriminative, FixedEpoch, Schedule
 from unfreeze_core.keras import ProgressiveUnfreezing, flatten_layers, plan
 
 from .helpers import Recorder, data, same
@@ -75,6 +75,46 @@ def test_subclassed_model() -> None:
     model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="mse")
     cb, _ = _check_progressive(model, x, y, Schedule(FixedEpoch(every=1)), 3)
     assert [g.name for g in cb.groups] == ["enc1", "enc2", "out"]
+
+
+class _OwnsAWeight(keras.Model):
+    """A subclassed model that creates a weight itself, not through a sublayer."""
+
+    def __init__(self) -> None:
+        super().__init__(name="owner")
+        self.body = keras.layers.Dense(4, name="body")
+        self.head = keras.layers.Dense(1, name="head")
+
+    def build(self, input_shape: Any) -> None:
+        self.scale = self.add_weight(shape=(1,), initializer="ones", name="scale")
+        self.body.build(input_shape)
+        self.head.build((None, 4))
+
+    def call(self, x: Any) -> Any:
+        return self.head(self.body(x)) * self.scale
+
+
+def test_weights_the_model_owns_directly_form_a_group_with_the_head() -> None:
+    x, y = data(16, d=3)
+    model = _OwnsAWeight()
+    model(x[:2])
+    assert [r.path for r in flatten_layers(model)] == ["body", "head", "owner"]
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    cb, rec = _check_progressive(model, x, y, Schedule(FixedEpoch(every=1)), epochs=3)
+    assert [g.name for g in cb.groups] == ["body", "head", "owner"]
+    assert [s for _, s in cb.timeline] == [1, 2, 3]
+    assert not same(rec.begin[0]["owner"], rec.end[0]["owner"])  # trains from the start
+    assert all(v.trainable for v in model.variables)  # flags restored after fit
+
+    # a grouping that leaves it out keeps it frozen, and plan says so
+    model = _OwnsAWeight()
+    model(x[:2])
+    schedule = Schedule(FixedEpoch(every=1), groups=ByLayers([["body"], ["head"]]))
+    assert plan(model, schedule).ungrouped == ("owner",)
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+    rec = Recorder()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[ProgressiveUnfreezing(schedule), rec])
+    assert same(rec.begin[0]["owner"], rec.end[1]["owner"])
 
 
 def test_unbuilt_subclassed_model_fails_with_instructions() -> None:

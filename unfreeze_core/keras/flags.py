@@ -67,11 +67,11 @@ def set_flags(model: Any, res: Resolution, trainable_groups: Iterable[int], batc
     want: dict[int, bool] = {}
     for g, members in enumerate(res.members):
         for record in members:
-            want[id(record.layer)] = g in trainable
+            want[id(record)] = g in trainable
     for record in res.batchnorm:
-        want[id(record.layer)] = batchnorm == "train"
-    for record in res.ungrouped:
-        want[id(record.layer)] = False
+        want[id(record)] = batchnorm == "train"
     model.trainable = True
-    for record in res.records:  # pre-order: a parent before its sublayers
-        record.layer.trainable = want.get(id(record.layer), False)
+    # pre-order: a parent before its sublayers (Keras' setter recurses); the model's
+    # own weights (last) by their variables' flags
+    for record in res.records:
+        record.set_trainable(want.get(id(record), False))

@@ -43,11 +43,25 @@ def own_variables(layer: Any) -> list[Any]:
 
 @attrs.frozen(eq=False)
 class LayerRecord:
-    """One layer that owns weights: its :class:`LayerInfo` and the live Keras layer."""
+    """One layer that owns weights: its :class:`LayerInfo` and the live Keras layer.
+
+    ``model_own``: the record stands for the weights a model created itself
+    (``self.add_weight`` in a subclassed model): freezing it sets those variables'
+    flags, since the model's own ``trainable`` flag would freeze every layer in it.
+    """
 
     info: LayerInfo
     layer: Any
     variables: tuple[Any, ...]
+    model_own: bool = False
+
+    def set_trainable(self, flag: bool) -> None:
+        """Freeze or unfreeze what this record stands for."""
+        if self.model_own:
+            for v in self.variables:
+                v.trainable = flag
+        else:
+            self.layer.trainable = flag
 
     @property
     def path(self) -> str:
@@ -75,6 +89,9 @@ def flatten_layers(model: Any) -> list[LayerRecord]:
     Functional and Sequential models list their layers in forward (topological) order;
     subclassed models in the order their layers were assigned, the best order available
     without tracing. Layers without weights (inputs, activations, pooling) are skipped.
+    Weights a subclassed model creates itself (``self.add_weight`` in the model, not in
+    a sublayer) form one more record, named after the model and placed last, with the
+    head: they usually act on the output (a temperature, a scale, a bias).
 
     Raises:
         ValueError: the model (or one of its layers) is not built yet, so its weights do
@@ -103,6 +120,15 @@ def flatten_layers(model: Any) -> list[LayerRecord]:
         n_params = int(sum(_size(v) for v in variables))
         info = LayerInfo(unique, str(layer.name), n_params, is_batchnorm(layer))
         records.append(LayerRecord(info, layer, tuple(variables)))
+    direct = own_variables(model)
+    if direct:
+        unique, k = str(model.name), 1
+        while unique in paths:
+            k += 1
+            unique = f"{model.name}#{k}"
+        n_params = int(sum(_size(v) for v in direct))
+        info = LayerInfo(unique, str(model.name), n_params, False)
+        records.append(LayerRecord(info, model, tuple(direct), model_own=True))
     return records
 
 
