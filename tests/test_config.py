@@ -354,7 +354,7 @@ def test_a_version_problem_does_not_hide_the_others(tmp_path: Path) -> None:
 
 def test_json_duplicate_keys_are_refused(tmp_path: Path) -> None:
     text = '{"version": 1, "policy": {"type": "plateau", "patience": 1, "patience": 2}}'
-    with pytest.raises(ConfigError, match="patience: given twice"):
+    with pytest.raises(ConfigError, match="policy.patience: given twice"):
         load_schedule(_file(tmp_path, text, ".json"))
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import MAX_DEPTH, check_depth, structure_schedule
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Problem, join_path
 from .fields import key_path, shown
 from .plugins import get_registry
 from .registry import Registry
@@ -28,13 +28,42 @@ MAX_FILE_BYTES = 1_000_000
 """The largest schedule file read (a schedule is a few hundred bytes)."""
 
 
+class _Repeated(dict[str, Any]):
+    """A JSON object in which some keys were given twice (listed in ``repeated``)."""
+
+    repeated: list[str]
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    repeated = []
     for key, value in pairs:
         if key in out:
-            raise ConfigError([Problem(key_path(key), "given twice (JSON keys must be unique)")])
+            repeated.append(key)
         out[key] = value
-    return out
+    if not repeated:
+        return out
+    marked = _Repeated(out)
+    marked.repeated = repeated
+    return marked
+
+
+def _repeated_keys(data: Any) -> list[Problem]:
+    """Every key given twice in a JSON object, located (``data`` is at most MAX_DEPTH deep)."""
+    problems = []
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, _Repeated):
+            problems += [
+                Problem(join_path(path, key_path(k)), "given twice (JSON keys must be unique)")
+                for k in dict.fromkeys(value.repeated)
+            ]
+        if isinstance(value, dict):
+            stack += [(v, join_path(path, key_path(k))) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return sorted(problems, key=lambda p: p.path)
 
 
 def _parse(text: str, suffix: str) -> Any:
@@ -66,8 +95,6 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"larger than {MAX_FILE_BYTES} bytes; is it a schedule?", source=where)
     try:
         data = _parse(raw.decode("utf-8"), suffix)
-    except ConfigError as exc:
-        raise ConfigError(exc.problems, source=where) from None
     except RecursionError:
         raise ConfigError(
             f"nested deeper than Python can read; a schedule nests at most {MAX_DEPTH} "
@@ -86,6 +113,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         check_depth(data)
     except ConfigError as exc:
         raise ConfigError(exc.problems, source=where) from None
+    repeated = _repeated_keys(data)
+    if repeated:
+        raise ConfigError(repeated, source=where)
     return data
 
 
