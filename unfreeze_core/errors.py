@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -27,6 +27,8 @@ __all__ = [
     "UnfreezeError",
     "UnfreezeWarning",
     "UnknownTypeError",
+    "checked_multiplier",
+    "checked_update",
     "contract_error",
     "duplicate_message",
     "provided_by",
@@ -251,6 +253,58 @@ def contract_error(kind: str, obj: object, problem: str) -> ComponentError:
     """
     who = f"{kind} {type(obj).__qualname__} (from {provided_by(obj)})"
     return ComponentError(f"{who}: {problem}")
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def checked_update(policy: object, result: Any) -> tuple[Any, bool]:
+    """What ``policy.update()`` returned, checked: a ``(state, ready)`` pair whose
+    ``ready`` is a bool (Python's or NumPy's); else a :class:`ComponentError` naming the
+    policy's class and distribution.
+
+    Example:
+        >>> checked_update(object(), ({"streak": 1}, True))
+        ({'streak': 1}, True)
+        >>> checked_update(object(), "READY")
+        Traceback (most recent call last):
+        ...
+        unfreeze_core.errors.ComponentError: policy object (from module builtins): \
+update() returned 'READY', not (state, ready) with ready a bool
+    """
+    if isinstance(result, tuple) and len(result) == 2:
+        ready = result[1]
+        if type(ready).__name__ in ("bool", "bool_"):
+            return result[0], bool(ready)
+    raise contract_error(
+        "policy", policy, f"update() returned {_short(result)}, not (state, ready) with "
+        "ready a bool"
+    )
+
+
+def checked_multiplier(rule: object, value: Any) -> Any:
+    """What an LR rule returned, checked: a number, or an array of numbers (one per
+    group); else a :class:`ComponentError` naming the rule's class and distribution.
+    Backend tensors (whose dtype has no NumPy ``kind``) pass unchecked.
+
+    Example:
+        >>> checked_multiplier(object(), 0.5)
+        0.5
+        >>> checked_multiplier(object(), "fast")
+        Traceback (most recent call last):
+        ...
+        unfreeze_core.errors.ComponentError: LR rule object (from module builtins): \
+returned 'fast', not a number (or one per group)
+    """
+    dtype = getattr(value, "dtype", None)
+    kind = getattr(dtype, "kind", None)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if (number or dtype is not None) and (kind is None or kind in "biuf"):
+        return value
+    raise contract_error("LR rule", rule, f"returned {_short(value)}, not a number (or one "
+                         "per group)")
 
 
 def join_path(prefix: str, path: str) -> str:

@@ -3,7 +3,8 @@
 ``fake_site`` writes real ``*.dist-info`` folders (``METADATA``, ``entry_points.txt``)
 and plugin modules into a temporary folder and makes ``importlib.metadata`` see only
 that folder, as pluggy's own tests fake distributions; ``tests/plugins/test_installed.py``
-proves the same with real ``pip install`` runs.
+proves the same with real ``pip install`` runs. ``hostile_venv`` installs, once per
+session, the distributions under ``hostile/`` (plugins that misbehave on purpose).
 """
 
 from __future__ import annotations
@@ -18,6 +19,22 @@ from pathlib import Path
 import pytest
 
 from unfreeze_core import plugins
+
+from .venvs import Venv, build_venv
+
+HOSTILE = Path(__file__).with_name("hostile")
+
+# the hostile distributions are installed by hostile_venv, never imported here (one of
+# them raises SystemExit at import, another KeyboardInterrupt)
+collect_ignore = ["hostile"]
+
+
+@pytest.fixture(scope="session")
+def hostile_venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    """A venv with every distribution under ``hostile/`` installed for real."""
+    folders = sorted(p.parent for p in HOSTILE.glob("*/pyproject.toml"))
+    return build_venv(tmp_path_factory.mktemp("hostile-venv"),
+                      {folder.name: folder for folder in folders})
 
 
 @pytest.fixture(autouse=True)

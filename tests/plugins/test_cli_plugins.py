@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
 
+from unfreeze_core import plugins
 from unfreeze_core.cli import main
 
 if TYPE_CHECKING:
@@ -98,3 +100,30 @@ def test_failures_and_conflicts_are_printed_and_exit_1(fake_site: FakeSite) -> N
     assert rows["unfreeze-fake-b"]["names"]["policies"] == ["fine", "shared"]
     assert len(rows["unfreeze-fake-b"]["problems"]) == 1
     assert "registered by" in rows["unfreeze-fake-b"]["problems"][0]
+
+
+def test_the_fix_a_duplicate_name_message_suggests_works(
+    fake_site: FakeSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Apply the setting the message names, exactly as worded: the conflict is gone, the
+    name is the other distribution's, and the command exits with 0."""
+    fake_site.add_policy_plugin("unfreeze-fake-a", "1.0", "shared")
+    fake_site.add_policy_plugin("unfreeze-fake-b", "1.0", "shared")
+    code, out = run("--json")
+    assert code == 1
+    (problem,) = {p for row in json.loads(out) for p in row["problems"]}
+    variable, value = re.search(r"block one with (UNFREEZE_\w+)=(\S+)\.$", problem).groups()  # type: ignore[union-attr]
+    monkeypatch.setenv(variable, value)
+    plugins.reset()
+    code, out = run("--json")
+    assert code == 0
+    rows = {r["distribution"]: r for r in json.loads(out)}
+    assert (rows["unfreeze-fake-a"]["status"], rows["unfreeze-fake-b"]["status"]) == (
+        "loaded", "blocked"
+    )
+    assert rows["unfreeze-fake-a"]["names"]["policies"] == ["shared"]
+    assert plugins.get_registry().get("policy", "shared").provider == "unfreeze-fake-a"
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run("--no-such-option")[0] == 2

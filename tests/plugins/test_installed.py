@@ -4,32 +4,23 @@ exactly as a user would: discovered through its entry point, listed by
 ``unfreeze plugins``, used by name from a TOML schedule, dropped by the environment
 variables, its own tests run, and a small Keras model trained with it.
 
-The virtual environment has no pip and no packages of its own: a ``.pth`` file adds
-this interpreter's site-packages (unfreeze-core and its dependencies) behind its own,
-so the install is offline and takes a few seconds, while the plugins exist only there.
+The virtual environment is made by :mod:`.venvs`: the plugins exist only there.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import site
-import subprocess
-import sys
-import textwrap
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from .venvs import CLI, Venv, build_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = {
     "unfreeze-chain-thaw": "unfreeze_chain_thaw",
     "unfreeze-slanted-triangular": "unfreeze_slanted_triangular",
 }
-CLI = "import sys; from unfreeze_core.cli import main; main(prog_name='unfreeze')"
 SCHEDULE = """\
 version = 1
 
@@ -43,56 +34,10 @@ total_steps = 40
 """
 
 
-class Venv:
-    def __init__(self, root: Path, sources: Path) -> None:
-        self.root = root
-        self.sources = sources
-        self.python = str(root / "bin" / "python")
-
-    def run(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("UNFREEZE_")}
-        clean.update(TF_CPP_MIN_LOG_LEVEL="2", COLUMNS="200", **(env or {}))
-        result = subprocess.run([self.python, *args], capture_output=True, text=True,
-                                env=clean, cwd=cwd, timeout=300)
-        if check and result.returncode != 0:
-            raise AssertionError(f"{args[:2]} failed ({result.returncode}):\n"
-                                 f"{result.stdout}\n{result.stderr}")
-        return result
-
-    def script(self, code: str, env: dict[str, str] | None = None) -> Any:
-        """Run ``code`` in the venv; it prints one JSON document, returned parsed."""
-        return json.loads(self.run("-c", textwrap.dedent(code), env=env).stdout)
-
-
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venv]:
-    base = tmp_path_factory.mktemp("plugins-venv")
-    sources = base / "src"
-    for dist in PLUGINS:  # build from a copy: a build writes build/ and *.egg-info/
-        shutil.copytree(ROOT / "plugins" / dist, sources / dist,
-                        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    root = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    purelib = subprocess.run(
-        [str(root / "bin" / "python"), "-c",
-         "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()
-    parents = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    (Path(purelib) / "_unfreeze_test_parent.pth").write_text(
-        "".join(f"import site; site.addsitedir({p!r})\n" for p in parents)
-    )
-    env = Venv(root, sources)
-    result = env.run("-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                     "--no-index", "--ignore-installed", *(str(sources / d) for d in PLUGINS),
-                     check=False)
-    assert result.returncode == 0, (
-        "pip could not build and install the example plugins offline; the test environment "
-        "needs pip and setuptools >= 61 (with setuptools < 70.1 also wheel):\n"
-        + result.stdout + result.stderr
-    )
-    yield env
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    return build_venv(tmp_path_factory.mktemp("plugins-venv"),
+                      {dist: ROOT / "plugins" / dist for dist in PLUGINS})
 
 
 def test_the_plugins_are_discovered_from_their_installed_entry_points(venv: Venv) -> None:
