@@ -17,7 +17,7 @@ import platform
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
@@ -38,6 +38,9 @@ from ._common import (
     load_schedule_file,
     make_console,
 )
+
+if TYPE_CHECKING:  # imports Keras; loaded by the command itself, when it runs
+    from ..demo.experiment import Experiment
 
 __all__ = ["demo"]
 
@@ -119,9 +122,12 @@ def demo(
     schedule = schedule if schedule is not None else default_schedule()
     with console.status("Importing Keras and TensorFlow..."):
         keras = import_keras()
+        # the demo's training code imports Keras: loaded only when the demo runs, so that
+        # `unfreeze --help` and the light commands stay fast
+        from ..demo.experiment import Experiment
     _introduce(console, data, settings, schedule, schedule_file)
     keys = [PROGRESSIVE, *(BASELINES if compare else ())]
-    results, model = _fine_tune(console, settings, data, schedule, keys, repeats)
+    results, model = _fine_tune(console, Experiment, settings, data, schedule, keys, repeats)
     rows = summarize(results)
     console.print(results_table(rows, settings, repeats))
     for line in verdict({k: row.means() for k, row in rows.items()}, tie=TIE):
@@ -160,6 +166,7 @@ def _introduce(
 
 def _fine_tune(
     console: Console,
+    experiment: type[Experiment],
     settings: Settings,
     data: TransferData,
     schedule: Schedule,
@@ -168,14 +175,10 @@ def _fine_tune(
 ) -> tuple[dict[str, list[Result]], Any]:
     """Pretrain, then fine-tune with each strategy, for each seed; the results and the
     first progressive run's model."""
-    # the demo's training code imports Keras: loaded only when the demo runs, so that
-    # `unfreeze --help` and the light commands stay fast
-    from ..demo.experiment import Experiment
-
     results: dict[str, list[Result]] = {k: [] for k in keys}
     model = None
     for r in range(repeats):
-        exp = Experiment(attrs.evolve(settings, seed=settings.seed + r),
+        exp = experiment(attrs.evolve(settings, seed=settings.seed + r),
                          data if r == 0 else None)
         tag = f"seed {settings.seed + r}: " if repeats > 1 else ""
         with console.status(f"{tag}Pretraining on the source task..."):
