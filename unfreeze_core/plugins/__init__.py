@@ -37,8 +37,8 @@ import pluggy
 from ..errors import BLOCK_ENV, CORE, LOAD_ENV, PluginError, PluginWarning
 from ..hookspecs import ENTRY_POINT_GROUP
 from ..registry import Registry
-from .host import REGISTER_HOOKS, PluginHost
-from .records import PluginInfo, Status
+from .host import PluginHost
+from .records import REGISTER_HOOKS, PluginInfo, Status
 
 if TYPE_CHECKING:
     from ..groupings import Group

@@ -21,10 +21,9 @@ import pluggy
 from .. import hookspecs
 from ..default_plugins import DEFAULT_PLUGINS
 from ..errors import CORE, DuplicateNameError, PluginError, PluginWarning
-from ..kinds import KINDS, Kind
-from ..registry import Entry, Registry, make_entry
+from ..registry import Entry, Registry
 from . import discovery
-from .records import PluginInfo
+from .records import HOOKS, REGISTER_HOOKS, PluginInfo, register_function
 from .stage_change import stage_change_arguments
 
 if TYPE_CHECKING:
@@ -32,11 +31,6 @@ if TYPE_CHECKING:
     from ..schedule import Schedule, ScheduleState
 
 __all__ = ["REGISTER_HOOKS", "PluginHost"]
-
-#: The hooks that register names, and the kind of name each registers.
-REGISTER_HOOKS: dict[str, Kind] = {k.hook: name for name, k in KINDS.items()}
-HOOKS = (*REGISTER_HOOKS, "on_stage_change")
-
 
 def _core_version() -> str | None:
     try:
@@ -291,7 +285,7 @@ class PluginHost:
                 continue
             entries: list[Entry] = []
             for hook, kind in REGISTER_HOOKS.items():
-                register = _register_function(info, kind, entries)
+                register = register_function(info, kind, entries)
                 failed = self.dispatch(hook, {"register": register}, only=info)
                 if failed:
                     _, exc = failed[0]
@@ -346,13 +340,3 @@ class PluginHost:
             error = info.problem("raised in its on_stage_change hook",
                                  hook="on_stage_change", cause=exc)
             warnings.warn(PluginWarning(str(error)), stacklevel=3)
-
-
-def _register_function(info: PluginInfo, kind: Kind, entries: list[Entry]) -> Any:
-    """The ``register`` callback a plugin's register hook receives."""
-
-    def register(name: str, factory: Any, **options: Any) -> None:
-        entries.append(make_entry(kind, name, factory, options, provider=info.distribution,
-                                  version=info.version, plugin=info.name))
-
-    return register

@@ -1,4 +1,5 @@
-"""What the host knows of each plugin: :class:`PluginInfo`, one record per plugin."""
+"""What the host knows of each plugin (:class:`PluginInfo`, one record per plugin), the
+hooks, and the ``register`` callback that credits names to a plugin's record."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ from typing import Any, Literal
 import attrs
 
 from ..errors import PluginError
+from ..kinds import KINDS, Kind
+from ..registry import Entry, make_entry
 
-__all__ = ["PluginInfo", "Status"]
+__all__ = ["HOOKS", "REGISTER_HOOKS", "PluginInfo", "Status", "register_function"]
 
 Status = Literal["built-in", "loaded", "failed", "blocked", "not enabled"]
+
+#: The hooks that register names, and the kind of name each registers.
+REGISTER_HOOKS: dict[str, Kind] = {k.hook: name for name, k in KINDS.items()}
+#: Every hook, in the order messages list them.
+HOOKS = (*REGISTER_HOOKS, "on_stage_change")
 
 
 @attrs.define(eq=False)
@@ -61,3 +69,14 @@ class PluginInfo:
         self.status = "failed"
         self.error = self.problem(problem, hook=hook, cause=cause)
         return self.error
+
+
+def register_function(info: PluginInfo, kind: Kind, entries: list[Entry]) -> Any:
+    """The ``register`` callback a plugin's register hook receives: each call appends an
+    entry credited to ``info``'s distribution to ``entries``."""
+
+    def register(name: str, factory: Any, **options: Any) -> None:
+        entries.append(make_entry(kind, name, factory, options, provider=info.distribution,
+                                  version=info.version, plugin=info.name))
+
+    return register
