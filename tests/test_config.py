@@ -370,3 +370,32 @@ def test_schedule_state_from_bad_data_lists_every_problem() -> None:
         ScheduleState.from_dict({"stage": "x", "n_groups": True, "extra": 1})
     paths = [p.path for p in info.value.problems]
     assert {"extra", "n_groups", "stage", "epoch"} <= set(paths)
+
+
+def test_a_component_from_a_module_outside_sys_modules(tmp_path: Path) -> None:
+    """A plugin module loaded from its file (as the docs tests do) still structures."""
+    import importlib.util
+
+    from unfreeze_core.config import structure_fields
+    from unfreeze_core.registry import Registry
+
+    source = tmp_path / "loose_plugin.py"
+    source.write_text(
+        "from __future__ import annotations\n"
+        "from collections.abc import Sequence\n"
+        "from typing import ClassVar\n"
+        "import attrs\n"
+        "from unfreeze_core.fields import arg\n"
+        "@attrs.frozen\n"
+        "class Loose:\n"
+        "    type_name: ClassVar[str] = 'loose'\n"
+        "    xs: Sequence[float] = arg((1.0,))\n"
+        "    def __call__(self, ctx: object) -> float:\n"
+        "        return 1.0\n"
+    )
+    spec = importlib.util.spec_from_file_location("loose_plugin", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    built = structure_fields(module.Loose, {"xs": [1, 2]}, "", Registry())
+    assert built.xs == (1.0, 2.0)

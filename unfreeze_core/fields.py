@@ -196,9 +196,24 @@ def _trusted(instance: Any) -> bool:
 
 
 def resolved_fields(cls: type[Any]) -> tuple[attrs.Attribute, ...]:
-    """``attrs.fields(cls)`` with string annotations resolved to types (done once)."""
-    attrs.resolve_types(cls)
+    """``attrs.fields(cls)`` with string annotations resolved to types (done once).
+
+    A class whose module is not in ``sys.modules`` (loaded from a file by a test or a
+    plugin host) is resolved in the globals of its own methods.
+    """
+    try:
+        attrs.resolve_types(cls)
+    except NameError:
+        attrs.resolve_types(cls, globalns=_defining_globals(cls))
     return attrs.fields(cls)
+
+
+def _defining_globals(cls: type[Any]) -> dict[str, Any] | None:
+    for value in vars(cls).values():
+        function = getattr(value, "__func__", getattr(value, "fget", value))
+        if isinstance(function, types.FunctionType) and function.__module__ == cls.__module__:
+            return function.__globals__
+    return None
 
 
 def _convert_field(value: Any, instance: Any, field: attrs.Attribute) -> Any:
