@@ -238,6 +238,32 @@ def test_a_failing_on_stage_change_warns_with_its_distribution_and_the_others_st
     ]
 
 
+def test_systemexit_in_on_stage_change_does_not_end_training_but_ctrl_c_does() -> None:
+    def exiting(stage: int) -> None:
+        raise SystemExit(f"tracker quit at stage {stage}")
+
+    def interrupted(stage: int) -> None:
+        raise KeyboardInterrupt
+
+    schedule = Schedule(FixedEpoch(every=1))
+    before = schedule.start(2)
+    after, _ = schedule.update(before, EpochEnd(0, 5, {}))
+    with (
+        register_plugin(plugin(on_stage_change=exiting), name="tracker",
+                        distribution="unfreeze-tracker", version="3.1"),
+        record_stage_changes() as calls,
+        pytest.warns(PluginWarning, match="raised in its on_stage_change hook: SystemExit: "
+                     "tracker quit at stage 2"),
+    ):
+        notify_stage_change(schedule, before, after)
+    assert len(calls) == 1
+    with (
+        register_plugin(plugin(on_stage_change=interrupted), name="impatient"),
+        pytest.raises(KeyboardInterrupt),
+    ):
+        notify_stage_change(schedule, before, after)
+
+
 def test_notify_stage_change_rejects_states_in_the_wrong_order() -> None:
     schedule = Schedule(FixedEpoch(every=1))
     before = schedule.start(2)

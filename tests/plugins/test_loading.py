@@ -335,3 +335,26 @@ def test_registry_add_raises_on_a_duplicate_by_default() -> None:
     registry.add(Entry("rule", "y", factory, "dist-a", "1"))
     with pytest.raises(DuplicateNameError, match="registered 2 times by dist-a 1"):
         registry.add(Entry("rule", "y", factory, "dist-a", "1"))
+
+
+def test_systemexit_in_a_register_hook_is_a_failed_plugin(fake_site: FakeSite) -> None:
+    fake_site.add_policy_plugin("unfreeze-fake-a", "1.0", "policy_a")
+    fake_site.add(
+        "unfreeze-quitter", "0.1", {"quitter": "unfreeze_quitter"},
+        {
+            "unfreeze_quitter": """
+            from unfreeze_core import hookimpl
+
+            @hookimpl
+            def register_policies(register):
+                raise SystemExit(2)
+            """
+        },
+    )
+    with pytest.warns(PluginWarning, match=r"plugin 'quitter' from unfreeze-quitter 0\.1 raised "
+                      r"in its register_policies hook: SystemExit: 2\."):
+        registry = get_registry()
+    assert registry.get("policy", "policy_a").provider == "unfreeze-fake-a"
+    assert {i.distribution: i.status for i in list_plugins()} == {
+        "unfreeze-fake-a": "loaded", "unfreeze-quitter": "failed"
+    }
