@@ -12,15 +12,9 @@ differs per backend is in ``unfreeze_core.keras.backend``); the engine in
 
 from __future__ import annotations
 
-from .callback import (
-    LOG_GRAD_NORM,
-    LOG_LR,
-    LOG_STAGE,
-    LOG_STAGE_INDEX,
-    LOG_TRAINABLE,
-    DriverError,
-    ProgressiveUnfreezing,
-)
+from ..errors import DriverError
+from ..timeline import LOG_GRAD_NORM, LOG_LR, LOG_STAGE, LOG_STAGE_INDEX, LOG_TRAINABLE
+from .callback import ProgressiveUnfreezing
 from .layers import LayerRecord, flatten_layers
 from .plan import Plan, PlannedGroup, plan, resolve
 

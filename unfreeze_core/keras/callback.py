@@ -21,6 +21,7 @@ private Keras name in :mod:`.internals`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from os import PathLike
 from typing import Any
@@ -28,22 +29,16 @@ from typing import Any
 import keras
 import numpy as np
 
-from ..errors import DriverError
+from ..errors import DriverError, UnfreezeWarning
 from ..events import EpochEnd, Event, StepEnd, TrainBegin
 from ..loading import load_schedule
 from ..plugins import notify_stage_change
 from ..policy_tree import norm_intervals
 from ..schedule import Decision, Schedule, ScheduleState
-from ..timeline import (
-    LOG_GRAD_NORM,
-    LOG_LR,
-    LOG_STAGE,
-    LOG_STAGE_INDEX,
-    LOG_TRAINABLE,
-)
 from . import backend, internals, messages, resume
-from .agreement import LogAgreement, agree, to_float
+from .agreement import LogAgreement, agree
 from .checkpoint import Backup
+from .epoch_logs import epoch_logs
 from .flags import set_flags, variable_groups
 from .layers import TrainableSnapshot, count_params
 from .optimizer import OptimizerDriver, check_drivable
@@ -118,11 +113,14 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         self.timeline: list[tuple[int, int]] = []
         self.grad_norms: tuple[float, ...] | None = None
         self.driver: OptimizerDriver | None = None
+        # the last state of the previous fit, with its epochs done and timeline
+        self._previous: tuple[ScheduleState, int, list[tuple[int, int]]] | None = None
         self._reset_run()
 
     def _reset_run(self) -> None:
         self._snapshot: TrainableSnapshot | None = None
         self._first_epoch = True
+        self._epochs_done = 0
         self._restored_epochs: int | None = None
         self._step = 0
         self._epoch_start_step = 0
@@ -223,6 +221,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         if self._first_epoch:
             self._first_epoch = False
             self._check_start(epoch)
+            self._start_at(epoch)
             self._feed(TrainBegin(epoch, self._step), epoch)
         self._epoch = epoch
         self._epoch_start_step = self._step
@@ -234,6 +233,24 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
             return
         self._abort()
         raise DriverError(message)
+
+    def _start_at(self, epoch: int) -> None:
+        """``fit(initial_epoch=epoch)`` without a backup (see :mod:`.resume`)."""
+        if epoch == 0 or self._restored_epochs is not None or self.state is None:
+            return
+        previous = self._previous
+        continuing = previous is not None and previous[1] == epoch
+        if previous is not None and continuing:
+            self.state, self.timeline = previous[0], list(previous[2])
+        else:
+            self.state = resume.fast_forward(self.schedule, self.state, epoch, self._step)
+            if not resume.replays_exactly(self.schedule):
+                warnings.warn(UnfreezeWarning(messages.fast_forwarded(epoch)), stacklevel=3)
+        self._apply(self.state)
+        if self.verbose:
+            n = n_stages(self.schedule, self.state.n_groups)
+            messages.say(messages.resumed(epoch, continuing, messages.stage(
+                self.state, self.groups, n, self._counts())))
 
     def _abort(self) -> None:
         self._teardown(final=False)
@@ -258,6 +275,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
             return
         opt = unwrap(self.model.optimizer)
         self._step = int(backend.to_numpy(opt.iterations))
+        self._epochs_done = epoch + 1
         state = self.state
         self.timeline.append((epoch, state.stage))
         if logs is not None:
@@ -275,28 +293,11 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
             self._save_backup(epoch)
 
     def _logs(self, state: ScheduleState) -> dict[str, float]:
-        out = {
-            LOG_STAGE: float(state.stage),
-            LOG_STAGE_INDEX: float(state.stage_index),
-            LOG_TRAINABLE: float(self._trainable_params()),
-        }
-        if self.norm_every:
-            out[LOG_GRAD_NORM] = self._last_norm
-        if self.log_lr:
-            last = max(self._step - 1, 0)
-            base = self._base_lr(last)
-            mults = self.schedule.lr_multipliers(state, step=last)
-            for group, m in zip(self.groups, mults, strict=False):
-                out[LOG_LR + group.name] = base * m
-        return out
-
-    def _base_lr(self, step: int) -> float:
-        opt = unwrap(self.model.optimizer)
-        lr = internals.learning_rate_setting(opt)
-        if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
-            return float(keras.ops.convert_to_numpy(lr(step)))
-        value = to_float(opt.learning_rate)
-        return value if value is not None else float("nan")
+        return epoch_logs(
+            self.schedule, state, self.groups, optimizer=self.model.optimizer,
+            step=self._step, trainable_params=self._trainable_params(),
+            grad_norm=self._last_norm if self.norm_every else None, log_lr=self.log_lr,
+        )
 
     def _feed(self, event: Event, epoch: int, *, mid_epoch: bool = False) -> None:
         assert self.state is not None
@@ -353,6 +354,8 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
             self.backup.save(self.model, payload, epochs_done=epoch + 1)
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
+        if self.state is not None and self._epochs_done > 0:
+            self._previous = (self.state, self._epochs_done, list(self.timeline))
         self._teardown(final=True)
 
     def _teardown(self, *, final: bool) -> None:

@@ -13,7 +13,9 @@ from ..schedule import Decision, ScheduleState
 from ..timeline import human
 from . import internals
 
-__all__ = ["advanced", "params", "say", "setup", "stage", "stopped"]
+__all__ = [
+    "advanced", "fast_forwarded", "params", "resumed", "say", "setup", "stage", "stopped",
+]
 
 
 def say(message: str) -> None:
@@ -88,3 +90,25 @@ def stopped(decision: Decision, *, epoch: int, monitor: str | None, restored: bo
             f" (best {monitor} {decision.best:.4g} at epoch {decision.best_epoch + 1}{note})"
         )
     return f"Epoch {epoch + 1}: final stage done, stopping{best}"
+
+
+def resumed(epoch: int, continuing: bool, stage_text: str) -> str:
+    """The line printed when ``fit`` starts at ``initial_epoch=epoch > 0`` without a
+    backup: continuing the previous ``fit``, or fast-forwarded."""
+    how = (
+        "continuing the previous fit"
+        if continuing
+        else f"fit starts at initial_epoch={epoch} without a backup; the schedule was "
+        f"fast-forwarded through epochs 1-{epoch} with no metrics"
+    )
+    return f"Epoch {epoch + 1}: {how}; {stage_text}"
+
+
+def fast_forwarded(epoch: int) -> str:
+    """The warning when a fast-forward cannot replay a policy that watches a metric."""
+    return (
+        f"ProgressiveUnfreezing: fit starts at initial_epoch={epoch} without a backup; the "
+        f"schedule was fast-forwarded through epochs 1-{epoch} with no metrics, so its "
+        f"policies that watch a metric or gradient norms start counting at epoch {epoch + 1}. "
+        "To resume where a run stopped, use ProgressiveUnfreezing(schedule, backup_dir=...)"
+    )

@@ -1,23 +1,37 @@
-"""Resuming a run: from the driver's backup, or where an earlier ``fit`` stopped.
+"""Resuming a run: from the driver's backup, where an earlier ``fit`` stopped, or at
+a later ``initial_epoch``.
 
 The backup itself (files, atomic writes) is :class:`~.checkpoint.Backup`; this module
 decides what a checkpoint means for the run: the groups must be the same, the weights
 and the full optimizer state are loaded, the schedule continues from the saved state,
 and ``fit`` is told to start after the last completed epoch.
+
+Without a backup, a ``fit(initial_epoch=E)`` with ``E > 0`` either continues the same
+callback's previous ``fit`` (when that one completed exactly ``E`` epochs: its last
+state is taken up, no stage is frozen again), or starts a schedule fast-forwarded
+through the ``E`` skipped epochs with no metrics (:func:`fast_forward`): an epoch
+timetable (``FixedEpoch``) is where its formula says; a policy that watches a metric
+or gradient norms cannot be replayed and starts counting at epoch ``E + 1``.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
-from ..schedule import ScheduleState
+from ..events import EpochEnd
+from ..policy_tree import find_monitor, step_readers
+from ..schedule import Schedule, ScheduleState
 from . import internals
 from .checkpoint import Backup
 
-__all__ = ["Restored", "payload", "release", "restore", "start_problem"]
+__all__ = [
+    "Restored", "fast_forward", "payload", "release", "replays_exactly", "restore",
+    "start_problem",
+]
 
 
 @attrs.frozen
@@ -86,3 +100,28 @@ def start_problem(model: Any, epoch: int, restored_epochs: int | None) -> str | 
             "ProgressiveUnfreezing(schedule, backup_dir=...) instead of BackupAndRestore"
         )
     return None
+
+
+def replays_exactly(schedule: Schedule) -> bool:
+    """Whether epochs without metrics replay ``schedule`` exactly (no policy in it watches
+    a metric or reads gradient norms)."""
+    policy = schedule.policy
+    return find_monitor(policy) is None and not step_readers(policy)
+
+
+def fast_forward(
+    schedule: Schedule, state: ScheduleState, epochs: int, step: int
+) -> ScheduleState:
+    """``state`` after ``epochs`` epochs that ended with no metrics, all at ``step``.
+
+    An epoch timetable advances as its formula says; a policy that watches a metric sees
+    none (its warnings about the missing metric are silenced here), so it starts
+    counting from the first real epoch.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for epoch in range(epochs):
+            state, decision = schedule.update(state, EpochEnd(epoch, step, {}))
+            if decision.stop:
+                break
+    return state
