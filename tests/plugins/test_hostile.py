@@ -159,6 +159,7 @@ def test_a_twin_left_out_by_the_environment_is_no_conflict(
     assert code == 0
     assert (rows["unfreeze-twin-a"]["status"], rows["unfreeze-twin-b"]["status"]) == statuses
     assert not rows["unfreeze-twin-a"]["problems"] and not rows["unfreeze-twin-b"]["problems"]
+    assert rows["unfreeze-twin-a"]["names"]["policies"] == []  # twin-b's are not credited
     if statuses[1] == "loaded":  # twin-b works although twin-a took its name first
         out = load(hostile_venv, env, twin={"policy": {"type": "twin_b", "every": 1}})
         assert out == {"twin": ["ok", [1, 2, 3]]}

@@ -32,10 +32,10 @@ def describe(infos: list[PluginInfo]) -> list[dict[str, Any]]:
         names: dict[str, list[str]] = {kind.key: [] for kind in KINDS.values()}
         problems = [str(info.error)] if info.error is not None else []
         for entry in entries:
-            if entry.plugin == info.name:
+            if _credited(entry, info):
                 names[KINDS[entry.kind].key].append(entry.name)
         for conflicting in registry.conflicts.values():
-            if any(e.plugin == info.name for e in conflicting):
+            if any(_credited(e, info) for e in conflicting):
                 problems.append(duplicate_message(conflicting))
         out.append(
             {
@@ -49,6 +49,12 @@ def describe(infos: list[PluginInfo]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _credited(entry: Entry, info: PluginInfo) -> bool:
+    """Whether ``info``'s plugin registered ``entry`` (two distributions may share an
+    entry-point name when one of them is left out)."""
+    return entry.plugin == info.name and entry.provider == info.distribution
 
 
 @click.command()

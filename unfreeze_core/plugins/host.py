@@ -298,9 +298,10 @@ class PluginHost:
             registry.add(entry, on_duplicate="withdraw")
         for conflicting in registry.conflicts.values():
             error = DuplicateNameError(conflicting)
-            involved = [self.plugins.get(e.plugin or "") for e in conflicting]
-            if self.strict or any(i is not None and not i.installed and i.status == "loaded"
-                                  for i in involved):
+            involved = [i for i in self.plugins.values()
+                        if any((e.plugin, e.provider) == (i.name, i.distribution)
+                               for e in conflicting)]
+            if self.strict or any(not i.installed and i.status == "loaded" for i in involved):
                 raise error
             warnings.warn(PluginWarning(str(error)), stacklevel=3)
         failed_infos = [i for i in self.plugins.values() if i.error is not None]
