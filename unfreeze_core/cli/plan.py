@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
@@ -30,10 +30,13 @@ from ._common import (
 from ._plan_table import print_replay
 from .history import read_history
 
+if TYPE_CHECKING:  # imports Keras; loaded by load_model_plan, only with --model
+    from ..keras.plan import Plan
+
 __all__ = ["load_model_plan", "plan"]
 
 
-def load_model_plan(path: Path, schedule: Schedule) -> Any:
+def load_model_plan(path: Path, schedule: Schedule) -> Plan:
     """:func:`unfreeze_core.keras.plan` of the saved model ``path`` (imports Keras).
 
     Raises:
@@ -152,7 +155,7 @@ def plan(
 def _choose_groups(
     schedule: Schedule,
     model_file: Path | None,
-    model_plan: Any,
+    model_plan: Plan | None,
     n_groups: int | None,
     history: dict[str, list[float]] | None,
     history_file: Path | None,
