@@ -72,6 +72,7 @@ def _type(field: attrs.Attribute) -> str:
 
 
 def fields_table(cls: type[Any]) -> list[str]:
+    """The Markdown rows of a table of ``cls``'s keys: type, default, rule, meaning."""
     rows = ["| key | type | default | rule | meaning |", "|---|---|---|---|---|"]
     for field in resolved_fields(cls):
         described = (describe_check(c) for c in field.metadata.get("checks", ()))
