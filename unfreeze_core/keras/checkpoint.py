@@ -186,7 +186,7 @@ class Backup:
             _step_done("renamed")
             files.fsync_dir(d)
             _step_done("renamed-synced")
-            files.write_durably(pointer_tmp, (name + "\n").encode())
+            files.write_durably(pointer_tmp, name.encode())  # no newline, as before
             _step_done("pointer-written")
             os.replace(pointer_tmp, d / files.POINTER)
             _step_done("pointer-switched")
