@@ -153,7 +153,7 @@ def test_applications_plan_opens_the_backbone(name: str) -> None:
     assert [g.stage_index for g in p.groups] == list(range(len(p.groups) - 1, -1, -1))
     assert [g.epoch for g in p.groups] == [2 * s for s in range(len(p.groups) - 1, -1, -1)]
     bn = sum(
-        int(np.prod(v.shape)) for la in base._flatten_layers()
+        int(np.prod(v.shape)) for la in base.layers
         if isinstance(la, keras.layers.BatchNormalization) for v in la.trainable_weights
     )
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)

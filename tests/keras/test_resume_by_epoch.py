@@ -48,6 +48,16 @@ def test_a_second_fit_continues_at_the_stage_the_first_reached() -> None:
     assert same(rec.begin[0]["l0"], rec.end[0]["l0"])
 
 
+def test_a_second_fit_on_another_model_does_not_continue_the_first() -> None:
+    x, y = data(16)
+    cb = ProgressiveUnfreezing(Schedule(FixedEpoch(every=1)))
+    _compiled().fit(x, y, epochs=1, verbose=0, callbacks=[cb])
+    other = _compiled(widths=(4, 4, 4))  # other groups: fast-forwarded, not continued
+    h = other.fit(x, y, initial_epoch=1, epochs=2, verbose=0, callbacks=[cb])
+    assert h.history["unfreeze_stage"] == [2.0]
+    assert len(cb.groups) == 4 and cb.timeline == [(1, 2)]
+
+
 def test_a_second_fit_from_epoch_0_starts_afresh() -> None:
     x, y = data(16)
     model = _compiled()

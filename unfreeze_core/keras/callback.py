@@ -41,7 +41,7 @@ from .checkpoint import Backup
 from .epoch_logs import epoch_logs
 from .flags import set_flags, variable_groups
 from .layers import TrainableSnapshot, count_params
-from .optimizer import OptimizerDriver, check_drivable
+from .optimizer import OptimizerDriver, preflight
 from .plan import Resolution, check_advances, n_stages, resolve
 from .tables import ensure_covers, unknown_trainable, unwrap
 
@@ -114,7 +114,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         self.grad_norms: tuple[float, ...] | None = None
         self.driver: OptimizerDriver | None = None
         # the last state of the previous fit, with its epochs done and timeline
-        self._previous: tuple[ScheduleState, int, list[tuple[int, int]]] | None = None
+        self._previous: resume.Finished | None = None
         self._reset_run()
 
     def _reset_run(self) -> None:
@@ -155,15 +155,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         self._snapshot = snapshot
 
     def _setup(self, model: Any) -> None:
-        if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
-            raise DriverError(
-                f"model {model.name!r} is not compiled: call model.compile(optimizer=..., "
-                "loss=...) before fit"
-            )
-        problem = check_drivable(model.optimizer)
-        if problem is not None:
-            raise DriverError(f"cannot drive the optimizer: {problem}")
-        internals.check_keras(unwrap(model.optimizer), model)
+        preflight(model)
         res = resolve(model, self.schedule)
         n = len(res.groups)
         check_advances(self.schedule, n)
@@ -238,10 +230,10 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         """``fit(initial_epoch=epoch)`` without a backup (see :mod:`.resume`)."""
         if epoch == 0 or self._restored_epochs is not None or self.state is None:
             return
-        previous = self._previous
-        continuing = previous is not None and previous[1] == epoch
+        previous, names = self._previous, [g.name for g in self.groups]
+        continuing = previous is not None and previous.continues(epoch, names)
         if previous is not None and continuing:
-            self.state, self.timeline = previous[0], list(previous[2])
+            self.state, self.timeline = previous.state, list(previous.timeline)
         else:
             self.state = resume.fast_forward(self.schedule, self.state, epoch, self._step)
             if not resume.replays_exactly(self.schedule):
@@ -307,13 +299,9 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
             self._apply(self.state)
             if self.verbose:
                 self._announce(decision, epoch, mid_epoch)
+            logs = event.logs if isinstance(event, EpochEnd) else None
             notify_stage_change(
-                self.schedule,
-                before,
-                self.state,
-                groups=self.groups,
-                model=self.model,
-                logs=event.logs if isinstance(event, EpochEnd) else None,
+                self.schedule, before, self.state, groups=self.groups, model=self.model, logs=logs
             )
         if decision.stop:
             self._stop(decision, epoch)
@@ -321,18 +309,11 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
     def _announce(self, decision: Decision, epoch: int, mid_epoch: bool) -> None:
         assert self.state is not None
         epochs = int((self.params or {}).get("epochs") or 0)
-        messages.say(
-            messages.advanced(
-                decision,
-                self.state,
-                self.groups,
-                epoch=epoch,
-                mid_epoch=mid_epoch,
-                last_epoch=epoch + 1 >= epochs > 0,
-                n_stages=n_stages(self.schedule, self.state.n_groups),
-                counts=self._counts(),
-            )
-        )
+        messages.say(messages.advanced(
+            decision, self.state, self.groups, epoch=epoch, mid_epoch=mid_epoch,
+            last_epoch=epoch + 1 >= epochs > 0,
+            n_stages=n_stages(self.schedule, self.state.n_groups), counts=self._counts(),
+        ))
 
     def _stop(self, decision: Decision, epoch: int) -> None:
         self.model.stop_training = True
@@ -340,12 +321,9 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         if restored:
             self.model.set_weights(self._best_weights)
         if self.verbose:
-            messages.say(
-                messages.stopped(
-                    decision, epoch=epoch, monitor=self.schedule.resolved_monitor,
-                    restored=restored,
-                )
-            )
+            messages.say(messages.stopped(
+                decision, epoch=epoch, monitor=self.schedule.resolved_monitor, restored=restored
+            ))
 
     def _save_backup(self, epoch: int) -> None:
         assert self.backup is not None and self.driver is not None and self.state is not None
@@ -355,7 +333,10 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
 
     def on_train_end(self, logs: Mapping[str, Any] | None = None) -> None:
         if self.state is not None and self._epochs_done > 0:
-            self._previous = (self.state, self._epochs_done, list(self.timeline))
+            names = tuple(g.name for g in self.groups)
+            self._previous = resume.Finished(
+                self.state, self._epochs_done, tuple(self.timeline), names
+            )
         self._teardown(final=True)
 
     def _teardown(self, *, final: bool) -> None:

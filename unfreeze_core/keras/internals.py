@@ -231,12 +231,16 @@ class Private:
     probe: Callable[[Any, Any], bool]
 
 
-def _has(*names: str) -> Callable[[Any, Any], bool]:
-    return lambda optimizer, model: all(hasattr(optimizer, n) for n in names)
+def _has(name: str) -> Callable[[Any, Any], bool]:
+    return lambda optimizer, model: hasattr(optimizer, name)
 
 
 def _model_has(name: str) -> Callable[[Any, Any], bool]:
     return lambda optimizer, model: hasattr(model, name)
+
+
+def _base_has(name: str) -> Callable[[Any, Any], bool]:
+    return lambda optimizer, model: hasattr(_base_optimizer(), name)
 
 
 def _module_has(module: str, *path: str) -> Callable[[Any, Any], bool]:
@@ -263,19 +267,6 @@ def _jax_trainer_sets_state(optimizer: Any, model: Any) -> bool:
         return False
 
 
-def _torch_counts_versions(optimizer: Any, model: Any) -> bool:
-    try:
-        import torch
-
-        return isinstance(torch.zeros(())._version, int)
-    except (ImportError, AttributeError):
-        return False
-
-
-def _base_has(name: str) -> Callable[[Any, Any], bool]:
-    return lambda optimizer, model: hasattr(_base_optimizer(), name)
-
-
 #: Every private name used above.
 PRIVATE: tuple[Private, ...] = (
     Private("Optimizer._trainable_variables", (), _has("_trainable_variables")),
@@ -288,11 +279,7 @@ PRIVATE: tuple[Private, ...] = (
     Private("Optimizer._use_weight_decay", (), _has("_use_weight_decay")),
     Private(f"Optimizer.{WEIGHT_DECAY}", (), _has(WEIGHT_DECAY)),
     Private(f"Optimizer.{UPDATE_LOOP}", (), _has(UPDATE_LOOP)),
-    Private(
-        "keras.src.optimizers.base_optimizer.BaseOptimizer._backend_update_step",
-        (),
-        _base_has(UPDATE_LOOP),
-    ),
+    Private(f"keras.src...BaseOptimizer.{UPDATE_LOOP}", (), _base_has(UPDATE_LOOP)),
     Private("Layer._layers", (), _model_has("_layers")),
     Private("Layer._trainable_variables", (), _model_has("_trainable_variables")),
     Private("Layer._non_trainable_variables", (), _model_has("_non_trainable_variables")),
@@ -307,7 +294,7 @@ PRIVATE: tuple[Private, ...] = (
         _module_has("tensorflow", "__internal__", "distribute", "interim", "maybe_merge_call"),
     ),
     Private("JAXTrainer._jax_state", ("jax",), _jax_trainer_sets_state),
-    Private("torch.Tensor._version", ("torch",), _torch_counts_versions),
+    Private("torch.Tensor._version", ("torch",), _module_has("torch", "Tensor", "_version")),
 )
 
 
@@ -316,11 +303,13 @@ def keras_version() -> str:
     return str(keras.__version__)
 
 
-def _supported_text() -> str:
+def _supported_text() -> tuple[str, str]:
+    """``("3.15.x", "keras>=3.15,<3.16")``: the range for people, and as a requirement."""
     (major, minor), (end_major, end_minor) = SUPPORTED_KERAS
+    spec = f"keras>={major}.{minor},<{end_major}.{end_minor}"
     if (end_major, end_minor) == (major, minor + 1):
-        return f"{major}.{minor}.x"
-    return f">={major}.{minor},<{end_major}.{end_minor}"
+        return f"{major}.{minor}.x", spec
+    return spec[len("keras"):], spec
 
 
 def supported(version: str | None = None) -> bool:
@@ -353,20 +342,20 @@ def check_keras(optimizer: Any, model: Any) -> None:
     Raises:
         DriverError: naming the missing names, the installed Keras and the supported range.
     """
-    version, wanted = keras_version(), _supported_text()
+    version, (wanted, spec) = keras_version(), _supported_text()
     absent = missing(optimizer, model)
     if absent:
         raise DriverError(
             f"Keras {version} lacks {', '.join(absent)}, which the unfreeze_core driver uses "
-            f"(it supports Keras {wanted}); install keras=={wanted.replace('.x', '.*')} "
-            "or an unfreeze-core release that supports this Keras"
+            f"(it supports Keras {wanted}); pip install '{spec}', or an "
+            "unfreeze-core release that supports this Keras"
         )
     if not supported(version):
         warnings.warn(
             UnfreezeWarning(
                 f"ProgressiveUnfreezing is tested with Keras {wanted}, the installed Keras is "
                 f"{version}: it reaches into a few Keras internals that may have changed; "
-                f"if training misbehaves, install keras=={wanted.replace('.x', '.*')}"
+                f"if training misbehaves, pip install '{spec}'"
             ),
             stacklevel=3,
         )

@@ -27,6 +27,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from ..errors import DriverError
 from ..schedule import Schedule, ScheduleState
 from . import backend, internals
 from .grad_norms import GradNorms, drop_stale
@@ -38,6 +39,7 @@ __all__ = [
     "OptimizerDriver",
     "check_drivable",
     "ensure_covers",
+    "preflight",
     "slot_owners",
     "unwrap",
 ]
@@ -76,6 +78,24 @@ def check_drivable(optimizer: Any) -> str | None:
             "(gradient, variable, learning_rate), so per-group rates cannot be applied"
         )
     return None
+
+
+def preflight(model: Any) -> None:
+    """Refuse, before anything changes, a model whose optimizer cannot be driven.
+
+    Raises:
+        DriverError: the model is not compiled, its optimizer cannot take per-variable
+            rates, or the installed Keras lacks a private name the driver needs.
+    """
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        raise DriverError(
+            f"model {model.name!r} is not compiled: call model.compile(optimizer=..., "
+            "loss=...) before fit"
+        )
+    problem = check_drivable(model.optimizer)
+    if problem is not None:
+        raise DriverError(f"cannot drive the optimizer: {problem}")
+    internals.check_keras(unwrap(model.optimizer), model)
 
 
 class OptimizerDriver:

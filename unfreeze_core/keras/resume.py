@@ -29,7 +29,7 @@ from . import internals
 from .checkpoint import Backup
 
 __all__ = [
-    "Restored", "fast_forward", "payload", "release", "replays_exactly", "restore",
+    "Finished", "Restored", "fast_forward", "payload", "release", "replays_exactly", "restore",
     "start_problem",
 ]
 
@@ -100,6 +100,20 @@ def start_problem(model: Any, epoch: int, restored_epochs: int | None) -> str | 
             "ProgressiveUnfreezing(schedule, backup_dir=...) instead of BackupAndRestore"
         )
     return None
+
+
+@attrs.frozen
+class Finished:
+    """How a ``fit`` ended, for the next ``fit`` on the same callback to continue it."""
+
+    state: ScheduleState
+    epochs_done: int
+    timeline: tuple[tuple[int, int], ...]
+    groups: tuple[str, ...]
+
+    def continues(self, initial_epoch: int, groups: Sequence[str]) -> bool:
+        """Whether a ``fit`` from ``initial_epoch`` over ``groups`` continues this one."""
+        return initial_epoch == self.epochs_done > 0 and tuple(groups) == self.groups
 
 
 def replays_exactly(schedule: Schedule) -> bool:
