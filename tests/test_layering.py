@@ -64,7 +64,6 @@ LAYERS: dict[str, int] = {
     "unfreeze_core.demo.": 9,
     "unfreeze_core.cli": 10,
     "unfreeze_core.cli.": 10,
-    "unfreeze_core.reference": 10,
 }
 
 #: The engine: layers below this import no deep-learning or plotting library at all.
