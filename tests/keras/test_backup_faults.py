@@ -196,7 +196,7 @@ def test_a_backup_of_a_model_of_another_shape_is_refused(two) -> None:
         match=re.escape(
             f"the backup in {backup.directory} (epoch-00002) was written for a model of another "
             "shape: mlp/l0/kernel is (6, 16) in this model and (6, 8) in the backup. Build the "
-            "model and schedule it was written for, or: Delete"
+            "model, optimizer and schedule it was written for, or: Delete"
         ),
     ):
         backup.restore(model, GROUPS)
@@ -213,6 +213,22 @@ def test_a_backup_of_other_groups_is_refused(two) -> None:
         ),
     ):
         backup.restore(_model(), ["a", "head"])
+
+
+def test_a_backup_of_another_optimizer_is_refused_not_resumed_with_a_fresh_state(two) -> None:
+    backup, _ = two
+    model = mlp()
+    model.compile(optimizer=keras.optimizers.SGD(1e-2), loss="mse")
+    model.optimizer.build(model.trainable_variables)
+    with pytest.raises(
+        BackupError,
+        match=re.escape(
+            f"the backup in {backup.directory} (epoch-00002) was written with another optimizer "
+            "(Skipping variable loading for optimizer 'sgd', because it has 2 variables whereas "
+            "the saved optimizer has 14 variables."
+        ),
+    ):
+        backup.restore(model, GROUPS)
 
 
 def test_a_format_1_checkpoint_is_still_read(two) -> None:
@@ -308,6 +324,17 @@ def test_the_folder_made_for_the_lock_goes_with_it(tmp_path: Path) -> None:
     backup.acquire()
     backup.release()  # e.g. setup failed before any checkpoint
     assert not backup.directory.exists()
+
+
+def test_a_folder_that_cannot_be_made_is_a_backup_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    backup = Backup(tmp_path / "file" / "b")
+    with pytest.raises(
+        BackupError,
+        match=re.escape(f"cannot use the backup folder {backup.directory}: NotADirectoryError: "),
+    ) as caught:
+        backup.acquire()
+    assert str(caught.value).endswith("Point backup_dir at a folder this process can write")
 
 
 # --- writing --------------------------------------------------------------------------

@@ -29,6 +29,7 @@ __all__ = [
     "digest",
     "fsync_dir",
     "fsync_file",
+    "mismatch",
     "read_checkpoint",
     "remove_tree",
     "shapes",
@@ -106,6 +107,28 @@ def read_checkpoint(folder: Path) -> tuple[dict[str, Any], ScheduleState]:
         if digest(weights) != info["sha256"]:
             raise Damaged(f"{WEIGHTS} does not match its SHA-256 (damaged)")
     return data, state
+
+
+def mismatch(data: dict[str, Any], model: Any, groups: list[str]) -> str | None:
+    """How a checked checkpoint's model differs from ``model``: ``"for groups ..."``."""
+    if data["groups"] != groups:
+        return f"for groups {data['groups']}, but this model and schedule give {groups}"
+    saved = data.get("shapes")
+    if saved is None:  # format 1
+        return None
+    current = shapes(model)
+    if len(saved) != len(current):
+        return (
+            f"for another model: it holds {len(saved)} model variables, this model "
+            f"has {len(current)}"
+        )
+    for (_, shape), (path, mine) in zip(saved, current, strict=True):
+        if list(shape) != list(mine):
+            return (
+                f"for a model of another shape: {path} is {tuple(mine)} in this model "
+                f"and {tuple(shape)} in the backup"
+            )
+    return None
 
 
 def shapes(model: Any) -> list[list[Any]]:

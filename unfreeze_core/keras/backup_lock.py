@@ -30,6 +30,9 @@ import attrs
 
 __all__ = [
     "LOCK_NAME",
+    "Contended",
+    "Held",
+    "acquire",
     "Owner",
     "create",
     "describe",
@@ -112,6 +115,49 @@ def running(owner: Owner) -> bool | None:
     if state == "Z":  # killed, not yet reaped by its parent
         return False
     return owner.process_start is None or start == owner.process_start
+
+
+class Held(Exception):
+    """The lock belongs to a process that is running, or to one on another host."""
+
+    def __init__(self, owner: Owner):
+        super().__init__(describe(owner))
+        self.owner = owner
+
+
+class Contended(Exception):
+    """The lock kept changing while this process tried to take it."""
+
+
+def acquire(path: Path) -> tuple[Owner, str | None]:
+    """Take the lock at ``path``: this process's owner record, and what to tell the user
+    when a stale or unreadable lock was taken over. A lock left by this very process (a
+    ``fit`` that ended with an exception) is taken over silently.
+
+    Raises:
+        Held: another running process (or one on another host) holds it.
+        Contended: it kept changing (several processes starting at once).
+    """
+    me = myself()
+    for _ in range(10):
+        if create(path, me):
+            return me, None
+        seen = read(path)
+        if seen is None:
+            continue  # released meanwhile
+        note = None
+        if isinstance(seen, str):
+            note = f"the lock file {path} was unreadable ({seen!r}); took it over"
+        elif not seen.is_this_process:
+            if running(seen) is not False:
+                raise Held(seen)
+            note = (
+                f"took over the backup folder {path.parent} from {describe(seen)}, which "
+                "is no longer running"
+            )
+        if take_over(path, seen, me):
+            return me, note
+    raise Contended(str(path))
 
 
 def create(path: Path, owner: Owner) -> bool:

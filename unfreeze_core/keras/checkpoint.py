@@ -100,36 +100,33 @@ class Backup:
         """
         if self._release is not None:
             return
-        self._created = not self.directory.exists()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        me = backup_lock.myself()
-        for _ in range(10):
-            if backup_lock.create(self.lock_file, me):
-                break
-            seen = backup_lock.read(self.lock_file)
-            if seen is None:
-                continue  # released meanwhile
-            note = None
-            if isinstance(seen, str):
-                note = f"the lock file {self.lock_file} was unreadable ({seen!r}); took it over"
-            elif not seen.is_this_process:
-                if backup_lock.running(seen) is not False:
-                    raise BackupError(self._held(seen))
-                note = (
-                    f"took over the backup folder {self.directory} from "
-                    f"{backup_lock.describe(seen)}, which is no longer running"
-                )
-            if backup_lock.take_over(self.lock_file, seen, me):
-                if note:
-                    warnings.warn(f"ProgressiveUnfreezing: {note}", UnfreezeWarning, stacklevel=3)
-                break
-        else:
+        try:
+            self._created = self._make_dir()
+            me, note = backup_lock.acquire(self.lock_file)
+        except backup_lock.Held as held:
+            raise BackupError(self._held(held.owner)) from None
+        except backup_lock.Contended:
             raise BackupError(
                 f"could not lock the backup folder {self.directory}: its lock file keeps "
                 "changing (several runs starting on one folder?). Give each run its own "
                 "backup_dir"
-            )
+            ) from None
+        except OSError as exc:
+            raise BackupError(
+                f"cannot use the backup folder {self.directory}: {type(exc).__name__}: "
+                f"{exc}. Point backup_dir at a folder this process can write"
+            ) from exc
+        if note:
+            warnings.warn(f"ProgressiveUnfreezing: {note}", UnfreezeWarning, stacklevel=3)
         self._release = weakref.finalize(self, backup_lock.remove, self.lock_file, me.token)
+
+    def _make_dir(self) -> bool:
+        """Create the folder if missing, durably (its entry in the parent fsynced)."""
+        if self.directory.is_dir():
+            return False
+        self.directory.mkdir(parents=True, exist_ok=True)
+        files.fsync_dir(self.directory.parent)
+        return True
 
     def _held(self, owner: backup_lock.Owner) -> str:
         return (
@@ -159,7 +156,7 @@ class Backup:
                 previous one is left intact.
         """
         d = self.directory
-        d.mkdir(parents=True, exist_ok=True)
+        self._make_dir()
         previous = self._pointer_target()
         files.clear_debris(d)
         name = self._free_name(epochs_done)
@@ -231,6 +228,8 @@ class Backup:
             for folder in self._folders():
                 files.remove_tree(folder)
             files.clear_debris(d)
+            for stray in d.glob(f".{backup_lock.LOCK_NAME}.*.tmp"):  # a lock write cut short
+                stray.unlink(missing_ok=True)
         self.release()
         with contextlib.suppress(OSError):
             d.rmdir()
@@ -290,12 +289,7 @@ class Backup:
             try:
                 data, state = files.read_checkpoint(folder)
                 self._check_model(folder, data, model, groups)
-                try:
-                    model.load_weights(str(folder / files.WEIGHTS))
-                except Exception as exc:
-                    raise files.Damaged(
-                        f"{files.WEIGHTS} cannot be loaded ({type(exc).__name__}: {exc})"
-                    ) from None
+                self._load(folder, model)
             except files.Damaged as exc:
                 problems.append(
                     f"{folder.name}: {exc}"
@@ -323,25 +317,29 @@ class Backup:
         self, folder: Path, data: dict[str, Any], model: Any, groups: list[str]
     ) -> None:
         """Refuse a checkpoint of another model (no fallback: older ones are of it too)."""
-        where = f"the backup in {self.directory} ({folder.name})"
-        tail = f"Build the model and schedule it was written for, or: {self._tail()}"
-        if data["groups"] != groups:
-            raise BackupError(
-                f"{where} was written for groups {data['groups']}, but this model and "
-                f"schedule give {groups}. {tail}"
-            )
-        saved = data.get("shapes")
-        if saved is None:  # format 1
-            return
-        current = files.shapes(model)
-        if len(saved) != len(current):
-            raise BackupError(
-                f"{where} was written for another model: it holds {len(saved)} model "
-                f"variables, this model has {len(current)}. {tail}"
-            )
-        for (_, shape), (path, mine) in zip(saved, current, strict=True):
-            if list(shape) != list(mine):
-                raise BackupError(
-                    f"{where} was written for a model of another shape: {path} is "
-                    f"{tuple(mine)} in this model and {tuple(shape)} in the backup. {tail}"
-                )
+        problem = files.mismatch(data, model, groups)
+        if problem is not None:
+            raise BackupError(self._other(folder, problem))
+
+    def _other(self, folder: Path, problem: str) -> str:
+        return (
+            f"the backup in {self.directory} ({folder.name}) was written {problem}. Build "
+            f"the model, optimizer and schedule it was written for, or: {self._tail()}"
+        )
+
+    def _load(self, folder: Path, model: Any) -> None:
+        """Load the weights; refuse a backup of another optimizer, which Keras would only
+        warn about before resuming with a fresh optimizer state."""
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            try:
+                model.load_weights(str(folder / files.WEIGHTS))
+            except Exception as exc:
+                raise files.Damaged(
+                    f"{files.WEIGHTS} cannot be loaded ({type(exc).__name__}: {exc})"
+                ) from None
+        for w in said:
+            if "Skipping variable loading for optimizer" in str(w.message):
+                raise BackupError(self._other(folder, f"with another optimizer ({w.message})"))
+        for w in said:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
