@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
+from hypothesis import event as note_event
 from hypothesis import strategies as st
 
 from unfreeze_core import ConfigError, Schedule, load_schedule
@@ -234,6 +235,7 @@ def _check(source: Any) -> None:
     try:
         schedule = load_schedule(source)
     except ConfigError as error:
+        note_event(f"ConfigError ({'file' if error.source else 'located'})")
         assert error.problems, "a ConfigError lists its problems"
         assert error.source or all(p.path for p in error.problems), (
             f"unlocated problem: {error!s:.300}"
@@ -242,6 +244,7 @@ def _check(source: Any) -> None:
             assert len(problem.message) <= MAX_MESSAGE, f"message too long: {problem!s:.300}"
             assert len(problem.path) <= MAX_MESSAGE, f"location too long: {problem.path:.300}"
         return
+    note_event("loaded and round-tripped")
     config = schedule.to_config()
     assert load_schedule(config) == schedule, f"round trip lost something: {config!r:.300}"
 
