@@ -17,7 +17,7 @@ import attrs
 import numpy as np
 
 from .dry_run import dry_run as _dry_run
-from .errors import ConfigError, Problem, UnfreezeWarning
+from .errors import ConfigError, Problem, UnfreezeWarning, checked_multiplier, checked_update
 from .events import EpochEnd, Event, StageChange, TrainBegin
 from .fields import REQUIRED, arg, ge, one_of
 from .groupings import Auto, Grouping, to_grouping
@@ -174,7 +174,9 @@ class Schedule:
             changes["epoch"] = event.epoch + 1
             changes.update(self._track_best(state, event))
             held = self.on_nan == "hold" and self._warn_nonfinite(event)
-        policy_state, ready = self.policy.update(state.policy_state, event)
+        policy_state, ready = checked_update(
+            self.policy, self.policy.update(state.policy_state, event)
+        )
         changes["policy_state"] = policy_state
         state = attrs.evolve(state, **changes)
         if not ready or isinstance(event, TrainBegin):
@@ -256,7 +258,9 @@ class Schedule:
             for g, at in enumerate(state.unfrozen_at)
         )
         change = StageChange(epoch=event.epoch, step=state.step, stage=after, previous=state.stage)
-        policy_state, _ = self.policy.update(state.policy_state, change)
+        policy_state, _ = checked_update(
+            self.policy, self.policy.update(state.policy_state, change)
+        )
         new = attrs.evolve(
             state,
             stage=after,
@@ -304,7 +308,7 @@ class Schedule:
         )
         result: Any = np.ones_like(depth)
         for rule in self.rules:
-            result = result * rule(ctx)
+            result = result * checked_multiplier(rule, rule(ctx))
         values = np.where(unfrozen >= 0, result, np.zeros_like(depth))
         return tuple(float(v) for v in np.broadcast_to(values, (n,)))
 

@@ -203,12 +203,6 @@ def test_unfreeze_validate_reports_a_bad_factory_as_a_config_problem(
     assert f"the grouping 'forty_two' {WHO} returned int 42" in text
 
 
-@pytest.mark.xfail(
-    reason="the engine does not yet check what a policy's update() and an LR rule return "
-    "(unfreeze_core/schedule.py should pass them through errors.checked_update and "
-    "errors.checked_multiplier)",
-    strict=False,
-)
 def test_components_that_break_their_contract_while_running_name_the_distribution(
     hostile_venv: Venv,
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError, Problem, checked_multiplier
 from ..fields import arg
 from .base import LRContext, LRRule
 
@@ -50,9 +50,10 @@ class Product(Multipliable):
         if not self.rules:
             return 1.0
         # from the first factor, not from 1.0: in a compiled step that saves an op
-        result: Any = self.rules[0](ctx)
+        first = self.rules[0]
+        result: Any = checked_multiplier(first, first(ctx))
         for rule in self.rules[1:]:
-            result = result * rule(ctx)
+            result = result * checked_multiplier(rule, rule(ctx))
         return result
 
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from ..errors import ConfigError
+from ..errors import ConfigError, checked_update
 from ..events import EpochEnd, Event, StageChange
 from ..fields import arg, ge, located
 from .base import Policy
@@ -67,7 +67,7 @@ class _Combination(Composable):
     def update(self, state: Any, event: Event) -> tuple[Any, bool]:
         states, ready = [], []
         for policy, child_state in zip(self.policies, state, strict=True):
-            child_state, is_ready = policy.update(child_state, event)
+            child_state, is_ready = checked_update(policy, policy.update(child_state, event))
             states.append(child_state)
             ready.append(bool(is_ready))
         return states, type(self).combine(ready)
