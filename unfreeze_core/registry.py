@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import attrs
 
+from .checks import shown
 from .errors import (
     BLOCK_ENV,
     CORE,
@@ -237,7 +238,7 @@ class Registry:
             [
                 Problem(
                     path,
-                    f"unknown {kind} type {name!r}; {hint}known {KINDS[kind].plural}: "
+                    f"unknown {kind} type {shown(name)}; {hint}known {KINDS[kind].plural}: "
                     f"{', '.join(known)}. Run 'unfreeze plugins' to see what is installed."
                     f"{notes}",
                 )
