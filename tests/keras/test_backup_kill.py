@@ -112,7 +112,8 @@ def _last_point(out: Path) -> str:
 def _targets(rng: random.Random) -> list[list[int] | float]:
     """Per epoch a random batch and one step of the checkpoint write (every step at
     least once), with kills at random times in between (floats: seconds after the life
-    starts; such a life stops at the last epoch at the latest, so it never completes)."""
+    starts; such a life stops at the next planned point at the latest, so it neither
+    overtakes the plan nor completes)."""
     first = rng.randrange(STEPS - 1)  # after epoch 0 there is no old folder to remove
     rest = [s for s in range(STEPS) if s != first] + [rng.randrange(STEPS) for _ in range(2)]
     rng.shuffle(rest)
@@ -122,8 +123,13 @@ def _targets(rng: random.Random) -> list[list[int] | float]:
         plan.append([epoch, 0, rng.randrange(BATCHES)])
         plan.append([epoch, 1, steps[epoch]])
     for _ in range(4):
-        plan.insert(rng.randrange(2, len(plan)), round(rng.uniform(0.5, 3.0), 2))
+        plan.insert(rng.randrange(2, len(plan)), round(rng.uniform(0.3, 2.5), 2))
     return plan
+
+
+def _next_point(plan: list[list[int] | float], i: int) -> list[int]:
+    later = [t for t in plan[i + 1 :] if isinstance(t, list)]
+    return later[0] if later else [EPOCHS - 1, 0, 0]
 
 
 def test_sigkill_anywhere_resumes_to_the_same_result(tmp_path: Path) -> None:
@@ -136,10 +142,12 @@ def test_sigkill_anywhere_resumes_to_the_same_result(tmp_path: Path) -> None:
     try:
         pid = server.start(ref, tmp_path / "ref_backup", None)
         assert server.wait(pid) == 0, server.stderr()
-        for target in _targets(rng):
+        plan = _targets(rng)
+        for i, target in enumerate(plan):
             paused = cut / "paused"
             paused.unlink(missing_ok=True)
-            stop = target if isinstance(target, list) else [EPOCHS - 1, 0, 0]
+            # a kill at a random time stops at the next planned point at the latest
+            stop = target if isinstance(target, list) else _next_point(plan, i)
             pid = server.start(cut, backup, stop)
             deadline = time.monotonic() + (target if isinstance(target, float) else SAFETY)
             ended = None
