@@ -6,6 +6,7 @@ the writes.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -160,12 +161,16 @@ def fsync_file(path: Path) -> None:
 
 
 def fsync_dir(path: Path) -> None:
-    """Make a folder's entries (a rename, a new file) durable; not possible on Windows."""
+    """Make a folder's entries (a rename, a new file) durable. Windows cannot; some
+    network and FUSE filesystems refuse (EINVAL), and are then as durable as they are."""
     if os.name == "nt":  # pragma: no cover
         return
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
     finally:
         os.close(fd)
 
