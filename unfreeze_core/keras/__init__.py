@@ -8,11 +8,19 @@ differs per backend is in ``unfreeze_core.keras.backend``); the engine in
 - :func:`plan`: a model's groups under a schedule and when each unfreezes, before training.
 - :func:`flatten_layers`: the weighted layers of a model in forward order, as the
   groupings see them.
+
+For contributors, one job per module: ``callback`` (the adapter from Keras' events to
+the schedule), ``layers`` and ``plan`` (the model as groups), ``flags`` (a stage's
+``trainable`` flags), ``optimizer`` (the patched optimizer instance) with ``tables``
+(its variable tables), ``rates``, ``grad_norms`` and ``saving``; ``resume`` and
+``checkpoint`` (resuming), ``messages``, ``epoch_logs``, ``agreement`` (several
+processes), ``backend`` (what differs per backend) and ``internals`` (every private
+Keras or backend name, and the supported-version check).
 """
 
 from __future__ import annotations
 
-from ..errors import DriverError
+from ..errors import BackupError, DriverError
 from ..timeline import LOG_GRAD_NORM, LOG_LR, LOG_STAGE, LOG_STAGE_INDEX, LOG_TRAINABLE
 from .callback import ProgressiveUnfreezing
 from .layers import LayerRecord, flatten_layers
@@ -24,6 +32,7 @@ __all__ = [
     "LOG_STAGE",
     "LOG_STAGE_INDEX",
     "LOG_TRAINABLE",
+    "BackupError",
     "DriverError",
     "LayerRecord",
     "Plan",
