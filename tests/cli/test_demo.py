@@ -118,8 +118,10 @@ def test_the_demo_runs_for_real(tmp_path: Path, run_cli: RunCli) -> None:
     assert re.search(r"^\s+9\s+3/4\s", run.stdout, re.M)
     # the files
     assert {p.name for p in out.iterdir()} == {
-        "history.json", "timeline.png", "results.json", "schedule.json", "model.keras"}
+        "history.json", "timeline.png", "results.json", "schedule.json", "model.keras",
+        "comparison.png", "comparison.svg"}
     assert (out / "timeline.png").read_bytes()[:8] == PNG_MAGIC
+    assert (out / "comparison.png").read_bytes()[:8] == PNG_MAGIC
     history = json.loads((out / "history.json").read_text())
     assert history["unfreeze_stage"] == [1, 1, 1, 2, 2, 2, 3, 3, 3]
     assert len(history["val_loss"]) == 9
@@ -129,12 +131,15 @@ def test_the_demo_runs_for_real(tmp_path: Path, run_cli: RunCli) -> None:
     assert list(results["results"]) == list(STRATEGIES)
     # the printed table holds the numbers of results.json
     rows = _table_rows(run.stdout)
-    for key, strategy in STRATEGIES.items():
+    assert results["results"]["progressive"][0]["label"] == "progressive (fixed3.json)"
+    for key in STRATEGIES:
         (r,) = results["results"][key]
-        row = rows[strategy.label]
+        row = rows[r["label"]]
         assert row[1] == f"{r['target_accuracy']:.3f}"
         assert row[2] == f"{r['source_accuracy_after']:.3f}"
         assert row[3] == f"{r['source_accuracy_lost']:.3f}"
+        assert row[4] == f"{r['scored_epoch']} of 9"
+        assert 1 <= r["scored_epoch"] <= 9
         assert 0.0 <= r["target_accuracy"] <= 1.0
         assert r["source_accuracy_before"] == results["results"]["progressive"][0][
             "source_accuracy_before"]
@@ -155,8 +160,8 @@ def test_the_demo_runs_for_real(tmp_path: Path, run_cli: RunCli) -> None:
     # the default schedule, same seed: the same pretraining, the same split
     again = run_cli("demo", "--quick", "--seed", "3", "--out", "again")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "plateau(min_delta=0.03, patience=2)" in again.stdout
+    assert "schedule (quick schedule)  policy: fixed_epoch(every=3)" in again.stdout
     line = re.compile(r"^Pretrained on digits 0-4.*accuracy (\d\.\d+)$", re.M)
     assert line.findall(again.stdout) == line.findall(run.stdout) != []
     assert "head only" not in again.stdout  # no --compare, no baselines
-    assert json.loads((tmp_path / "again" / "results.json").read_text())["settings"]["epochs"] == 8
+    assert json.loads((tmp_path / "again" / "results.json").read_text())["settings"]["epochs"] == 10

@@ -2,11 +2,13 @@
 
 Pretrains a small CNN on digits 0-4, fine-tunes it on digits 5-9 from 10 labels per
 class under the default schedule, and with ``--compare`` runs the usual alternatives on
-the same budget. Writes the history, the timeline picture, the results and the schedule
-into an output folder. Nothing is downloaded.
+the same budget. Writes the history, the results, the schedule, the model and (with
+matplotlib) the timeline and comparison pictures into an output folder. Nothing is
+downloaded.
 
 The command parses its options, runs :class:`unfreeze_core.demo.experiment.Experiment`
-and prints as it goes; the table, the verdict and the files come from
+and shows progress as it goes (:mod:`.progress`: bars on a terminal, plain lines
+elsewhere); the table, the verdict and the files come from
 :mod:`unfreeze_core.demo.report`.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import math
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +28,9 @@ from rich.markup import escape
 
 from ..demo import BASELINES, PROGRESSIVE, STRATEGIES, default_schedule, make_transfer
 from ..demo.data import TransferData
-from ..demo.report import TIE, results_table, summarize, verdict, write_outputs
-from ..demo.strategies import Result, Settings
+from ..demo.figure import has_matplotlib
+from ..demo.report import COMPARISON, TIE, results_table, summarize, verdict, writers
+from ..demo.strategies import Result, Settings, Strategy, progressive, quick_schedule
 from ..schedule import Schedule
 from ..timeline import LOG_LR, LOG_STAGE, LOG_STAGE_INDEX, LOG_TRAINABLE, human
 from ._common import (
@@ -38,6 +41,7 @@ from ._common import (
     load_schedule_file,
     make_console,
 )
+from .progress import Reporter, finish, process_seconds
 
 if TYPE_CHECKING:  # imports Keras; loaded by the command itself, when it runs
     from ..demo.experiment import Experiment
@@ -57,14 +61,15 @@ def _resolve_out(out: Path) -> Path:
 
 @click.command(short_help="Fine-tune on shipped digits; --compare adds baselines.")
 @click.option("--compare", is_flag=True,
-              help="Also run head-only and unfreeze-everything baselines on the same budget "
-                   "and print one table: target accuracy, source accuracy kept, wall time.")
+              help="Also run head-only and unfreeze-everything baselines on the same budget, "
+                   "print one table (target accuracy, source accuracy kept, wall time) and "
+                   "draw one comparison figure.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the data split, the initial weights and the shuffling.")
 @click.option("--repeats", type=click.IntRange(1, 20), default=1, show_default=True,
               help="Run everything with seeds SEED, SEED+1, ... and report means ± std.")
 @click.option("--epochs", type=click.IntRange(min=1),
-              help="Fine-tuning epochs per strategy (default 40; 8 with --quick).")
+              help="Fine-tuning epochs per strategy (default 40; 10 with --quick).")
 @click.option("--pretrain-epochs", type=click.IntRange(min=1),
               help="Pretraining epochs on the source task (default 15; 4 with --quick).")
 @click.option("--labels", "labels_per_class", type=click.IntRange(min=1), default=10,
@@ -73,10 +78,17 @@ def _resolve_out(out: Path) -> Path:
               show_default=True, help="Base learning rate of Adam for fine-tuning.")
 @click.option("--schedule", "schedule_file", type=click.Path(path_type=Path),
               help="Fine-tune with this schedule (.toml/.json) instead of the default one.")
-@click.option("--quick", is_flag=True, help="A small budget for a smoke test (a few seconds).")
+@click.option("--last-epoch", is_flag=True,
+              help="Score every strategy's last epoch instead of its best one by val_loss "
+                   "(whose weights are otherwise restored at the end).")
+@click.option("--quick", is_flag=True,
+              help="A smoke test: 4 pretraining and 10 fine-tuning epochs, one more group "
+                   "every 3 epochs unless --schedule is given (about 15 s on a quiet 2-core "
+                   "machine, 40-55 s on a busy one).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("unfreeze-demo"),
-              show_default=True, help="Folder for history.json, timeline.png, results.json, "
-                                      "schedule.json and model.keras.")
+              show_default=True, help="Folder for history.json, results.json, schedule.json, "
+                                      "model.keras, timeline.png and (--compare) "
+                                      "comparison.png/.svg.")
 @guarded
 def demo(
     compare: bool,
@@ -87,6 +99,7 @@ def demo(
     labels_per_class: int,
     lr: float,
     schedule_file: Path | None,
+    last_epoch: bool,
     quick: bool,
     out: Path,
 ) -> None:
@@ -95,9 +108,11 @@ def demo(
     A small CNN is pretrained on handwritten digits 0-4 (the source task), then
     fine-tuned on digits 5-9 from only 10 labels per class (the target task) under the
     default schedule: unfreeze the next layer group when the validation loss plateaus,
-    deeper groups learning 2.6x slower each, every new group warming up. The data ships
-    with the package; nothing is downloaded. About 15-25 s on 2 CPU cores, 30-45 s
-    with --compare.
+    deeper groups learning 2.6x slower each, every new group warming up. Every strategy
+    is scored with its best epoch's weights (by val_loss). The data ships with the
+    package; nothing is downloaded. On a quiet 2-core machine about 25 s, 40 s with
+    --compare; on a busy one two or three times longer (docs/demo.md has the
+    measurements).
 
     Exit status: 0 ok, 1 the run failed, 2 bad input.
 
@@ -114,20 +129,35 @@ def demo(
     except ValueError as exc:
         raise BadInput(f"--labels: {exc}") from None
     settings = Settings.chosen(quick=quick, epochs=epochs, pretrain_epochs=pretrain_epochs,
-                               seed=seed, labels_per_class=labels_per_class, lr=lr)
+                               seed=seed, labels_per_class=labels_per_class, lr=lr,
+                               restore_best=not last_epoch)
+    if schedule is not None and schedule_file is not None:
+        name = schedule_file.name
+    elif quick:
+        schedule, name = quick_schedule(), "quick schedule"
+    else:
+        schedule, name = default_schedule(), "default schedule"
     console = make_console()
-    started = time.perf_counter()
+    progress = Reporter(console)
     console.print("[bold]unfreeze demo[/]: progressive unfreezing on handwritten digits "
                   "(shipped with the package, nothing downloaded)")
-    schedule = schedule if schedule is not None else default_schedule()
-    with console.status("Importing Keras and TensorFlow..."):
+    pictures = has_matplotlib()
+    if not pictures:
+        console.print("[yellow]matplotlib is not installed: no pictures this time; everything "
+                      "else is written (the end says how to draw them).[/]", soft_wrap=True)
+    started = time.perf_counter()
+    with progress.task("Importing Keras and TensorFlow"):
         keras = import_keras()
         # the demo's training code imports Keras: loaded only when the demo runs, so that
         # `unfreeze --help` and the light commands stay fast
         from ..demo.experiment import Experiment
-    _introduce(console, data, settings, schedule, schedule_file)
-    keys = [PROGRESSIVE, *(BASELINES if compare else ())]
-    results, model = _fine_tune(console, Experiment, settings, data, schedule, keys, repeats)
+    console.print(f"[dim]Imported Keras {keras.__version__} ({keras.backend.backend()} backend) "
+                  f"in {time.perf_counter() - started:.1f} s.[/]")
+    _introduce(console, data, settings, schedule, name)
+    strategies = {PROGRESSIVE: progressive(name),
+                  **{k: STRATEGIES[k] for k in (BASELINES if compare else ())}}
+    results, model = _fine_tune(progress, Experiment, settings, data, schedule, strategies,
+                                repeats)
     rows = summarize(results)
     console.print(results_table(rows, settings, repeats))
     for line in verdict({k: row.means() for k, row in rows.items()}, tie=TIE):
@@ -138,18 +168,40 @@ def demo(
     elif repeats == 1:
         console.print(f"[dim](one seed; differences up to {TIE} are called ties. Use --repeats 3 "
                       "for means over seeds.)[/]")
-    files = write_outputs(out, results, schedule, settings, repeats, model)
-    elapsed = time.perf_counter() - started
-    console.print(f"Done in {elapsed:.0f} s (Keras {keras.__version__}, {platform.machine()}).")
+    files = _write(progress, writers(out, results, schedule, settings, repeats, model,
+                                     pictures=pictures))
     console.print(
         f"Wrote {', '.join(f.name for f in files)} to [bold]{escape(str(out.resolve()))}[/]",
         soft_wrap=True,
     )
+    if pictures and compare:
+        console.print(f"The comparison figure: [bold]{escape(str(out / COMPARISON))}[/]",
+                      soft_wrap=True)
+    if not pictures:
+        console.print(
+            "[yellow]No pictures: matplotlib is not installed. To draw the timeline, run[/]\n"
+            f'  pip install "unfreeze-core\\[plot]"\n  unfreeze plot {escape(str(out))}\n'
+            "[yellow](the comparison figure comes with the next `unfreeze demo --compare`).[/]",
+            soft_wrap=True,
+        )
+    console.print(f"Done in {process_seconds():.0f} s from the start of the command "
+                  f"(Keras {keras.__version__}, {platform.machine()}).")
+    finish()
+
+
+def _write(progress: Reporter, found: list[tuple[str, Callable[[], list[Path]]]]) -> list[Path]:
+    """Run the file writers with progress; the paths written."""
+    files: list[Path] = []
+    with progress.task("Writing the outputs", total=len(found), unit="steps") as task:
+        for name, write in found:
+            task.describe(f"Writing {name}")
+            files += write()
+            task.advance()
+    return files
 
 
 def _introduce(
-    console: Console, d: TransferData, settings: Settings, schedule: Schedule,
-    schedule_file: Path | None,
+    console: Console, d: TransferData, settings: Settings, schedule: Schedule, name: str
 ) -> None:
     """The data and the schedule, before anything trains."""
     console.print(
@@ -159,60 +211,79 @@ def _introduce(
         f"{len(d.target_test)} for the test.",
         soft_wrap=True,
     )
-    label = "schedule" if schedule_file is None else f"schedule ({escape(str(schedule_file))})"
+    label = f"schedule ({escape(name)})"
     for i, line in enumerate(describe_schedule(schedule)):
         console.print(f"{label if i == 0 else ' ' * len(label)}  {escape(line)}", soft_wrap=True)
 
 
 def _fine_tune(
-    console: Console,
+    progress: Reporter,
     experiment: type[Experiment],
     settings: Settings,
     data: TransferData,
     schedule: Schedule,
-    keys: list[str],
+    strategies: Mapping[str, Strategy],
     repeats: int,
 ) -> tuple[dict[str, list[Result]], Any]:
     """Pretrain, then fine-tune with each strategy, for each seed; the results and the
     first progressive run's model."""
-    results: dict[str, list[Result]] = {k: [] for k in keys}
+    console = progress.console
+    results: dict[str, list[Result]] = {k: [] for k in strategies}
     model = None
     for r in range(repeats):
         exp = experiment(attrs.evolve(settings, seed=settings.seed + r),
                          data if r == 0 else None)
         tag = f"seed {settings.seed + r}: " if repeats > 1 else ""
-        with console.status(f"{tag}Pretraining on the source task..."):
-            pre = exp.pretrain()
+        with progress.task(f"{tag}Pretraining on digits 0-4", settings.pretrain_epochs,
+                           "epochs") as task:
+            pre = exp.pretrain(on_epoch=lambda *_: task.advance())
         console.print(
             f"{tag}Pretrained on digits 0-4 ({settings.pretrain_epochs} epochs, "
             f"{pre.seconds:.1f} s): source test accuracy {pre.source_accuracy:.3f}"
         )
-        for key in keys:
-            strategy = STRATEGIES[key]
+        for key, strategy in strategies.items():
             rate = settings.lr * strategy.lr_scale
+            printer = None
             if key == PROGRESSIVE and r == 0:
                 console.print(
-                    f"Fine-tuning on digits 5-9 with the schedule: {settings.epochs} epochs, "
-                    f"Adam, base rate {rate:g}, {settings.steps_per_epoch} steps per epoch"
+                    f"Fine-tuning on digits 5-9, {escape(strategy.label)}: "
+                    f"{settings.epochs} epochs, Adam, base rate {rate:g}, "
+                    f"{settings.steps_per_epoch} steps per epoch"
                 )
                 printer = _EpochPrinter(console, settings.epochs)
-                result = exp.run(strategy, schedule, on_epoch=printer)
+            what = "progressive" if key == PROGRESSIVE else strategy.label
+            with progress.task(f"{tag}Fine-tuning {escape(what)}", settings.epochs, "epochs",
+                               announce=printer is None) as task:
+                def on_epoch(epoch: int, logs: Mapping[str, float], driver: Any,
+                             printer: _EpochPrinter | None = printer, task: Any = task) -> None:
+                    if printer is not None:
+                        printer(epoch, logs, driver)
+                    task.advance()
+
+                result = exp.run(strategy, schedule, on_epoch=on_epoch)
+            if key == PROGRESSIVE and r == 0:
                 model = exp.last_model
-            else:
-                with console.status(f"{tag}Fine-tuning: {strategy.label} (rate {rate:g})..."):
-                    result = exp.run(strategy, schedule)
             results[key].append(result)
             bold, end = ("[bold]", "[/]") if key == PROGRESSIVE else ("", "")
             console.print(
                 f"{tag}{bold}{escape(strategy.label)}{end}: target accuracy "
                 f"{result.target_accuracy:.3f}, source accuracy {result.source_before:.3f} -> "
-                f"{result.source_after:.3f}, {result.seconds:.1f} s"
+                f"{result.source_after:.3f}{_scored(settings, result)}, {result.seconds:.1f} s",
+                soft_wrap=True,
             )
     return results, model
 
 
+def _scored(settings: Settings, result: Result) -> str:
+    """Which epoch the numbers are of, when it is not the last."""
+    if not settings.restore_best:
+        return ""
+    return f" (best epoch by val_loss: {result.best_epoch} of {result.epochs})"
+
+
 class _EpochPrinter:
-    """One line per epoch of the progressive run; stage changes highlighted."""
+    """One line per epoch of the progressive run (``groups``: trainable groups of all);
+    stage changes highlighted, naming the groups that start training."""
 
     def __init__(self, console: Any, epochs: int):
         self.console = console
@@ -226,10 +297,10 @@ class _EpochPrinter:
         n = len(groups)
         if not self.header:
             self.header = True
-            c.print(f"[dim]{'epoch':>{w}}  stage  trainable  {'loss':>7}  {'val_loss':>8}  "
+            c.print(f"[dim]{'epoch':>{w}}  groups  trainable  {'loss':>7}  {'val_loss':>8}  "
                     f"val_accuracy[/]")
         c.print(
-            f"{epoch + 1:>{w}}  {logs.get(LOG_STAGE, math.nan):>3.0f}/{n:<2}  "
+            f"{epoch + 1:>{w}}  {logs.get(LOG_STAGE, math.nan):>4.0f}/{n:<2} "
             f"{human(logs.get(LOG_TRAINABLE, math.nan)):>9}  {logs.get('loss', math.nan):>7.4f}  "
             f"{logs.get('val_loss', math.nan):>8.4f}  {logs.get('val_accuracy', math.nan):>12.3f}"
         )
@@ -243,7 +314,7 @@ class _EpochPrinter:
         when = f"from epoch {epoch + 2}" if epoch + 1 < self.epochs else "after the last epoch"
         c.print(
             f"[bold yellow]{'':>{w}}  >> {when}: unfreezing {escape(names)} "
-            f"(stage {state.stage_index + 1}: {state.stage}/{n} groups, {human(params)} of "
-            f"{human(total)} parameters trainable)[/]",
+            f"(stage {state.stage_index + 1}: {human(params)} of {human(total)} parameters "
+            f"trainable)[/]",
             soft_wrap=True,
         )

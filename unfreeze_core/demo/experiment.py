@@ -5,7 +5,9 @@ the source task. Each fine-tuning strategy then starts from the same pretrained 
 and the same fresh target head, and gets the same budget (epochs, batch size, optimizer,
 data). Forgetting is measured the way it hurts in practice: after fine-tuning, the
 *source* head (untouched) is put back on the shared, now fine-tuned backbone and scored on
-the source test set.
+the source test set. Every strategy is scored with the weights of its best epoch by
+:data:`~unfreeze_core.demo.strategies.MONITOR` (the same rule for all, so the comparison is
+fair), unless the settings say otherwise.
 
 This module imports Keras; the command-line front end is :mod:`unfreeze_core.cli.demo`.
 """
@@ -23,7 +25,7 @@ import numpy as np
 from ..keras import ProgressiveUnfreezing
 from ..schedule import Schedule
 from .data import Split, TransferData, make_transfer
-from .strategies import PROGRESSIVE, Result, Settings, Strategy
+from .strategies import MONITOR, PROGRESSIVE, Result, Settings, Strategy
 
 __all__ = ["Experiment", "Pretrained", "Result", "Settings"]
 
@@ -76,6 +78,23 @@ class _Hook(keras.callbacks.Callback):
         self.hook(epoch, numeric, self.driver)
 
 
+class _BestWeights(keras.callbacks.Callback):
+    """Keeps the weights of the epoch with the lowest ``monitor``; the earliest on a tie."""
+
+    def __init__(self, monitor: str = MONITOR):
+        super().__init__()
+        self.monitor = monitor
+        self.best = np.inf
+        self.epoch = 0  # 1-based; 0 before any epoch
+        self.weights: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        value = float((logs or {}).get(self.monitor, np.nan))
+        if value < self.best:  # NaN never is
+            self.best, self.epoch = value, epoch + 1
+            self.weights = self.model.get_weights()
+
+
 class Experiment:
     """Pretrain once, then fine-tune with any number of strategies from the same start.
 
@@ -96,8 +115,11 @@ class Experiment:
         keras.backend.clear_session()
         keras.utils.set_random_seed(self.settings.seed + offset)
 
-    def pretrain(self) -> Pretrained:
-        """Train backbone + source head on digits 0-4; keep the weights for every strategy."""
+    def pretrain(self, on_epoch: EpochHook | None = None) -> Pretrained:
+        """Train backbone + source head on digits 0-4; keep the weights for every strategy.
+
+        ``on_epoch`` is called after every pretraining epoch (its driver is ``None``).
+        """
         s, d = self.settings, self.data
         self._reset()
         backbone = build_backbone()
@@ -106,8 +128,9 @@ class Experiment:
         source.compile(optimizer=keras.optimizers.Adam(1e-3),
                        loss="sparse_categorical_crossentropy")
         start = time.perf_counter()
+        hooks = [_Hook(on_epoch, None)] if on_epoch is not None else []
         source.fit(d.source_train.x, d.source_train.y, epochs=s.pretrain_epochs, batch_size=32,
-                   verbose=0)
+                   verbose=0, callbacks=hooks)
         seconds = time.perf_counter() - start
         target_head = keras.layers.Dense(5, activation="softmax", name="target_head")
         target_head.build((None, 64))
@@ -130,8 +153,9 @@ class Experiment:
         """Fine-tune with ``strategy`` (``schedule`` is required for the progressive one).
 
         Returns:
-            The scores, the wall time of ``fit`` and its history. The fine-tuned target
-            model stays in :attr:`last_model`.
+            The scores (of the best epoch's weights, when the settings restore them), the
+            wall time of ``fit`` and its history. The fine-tuned target model, with the
+            weights scored, stays in :attr:`last_model`.
         """
         s, d = self.settings, self.data
         pre = self.pretrained if self.pretrained is not None else self.pretrain()
@@ -154,6 +178,8 @@ class Experiment:
             callbacks.append(driver)
         else:
             backbone.trainable = strategy.train_backbone
+        best = _BestWeights()
+        callbacks.append(best)
         if on_epoch is not None:
             callbacks.append(_Hook(on_epoch, driver))
         target.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
@@ -165,16 +191,24 @@ class Experiment:
             epochs=s.epochs, batch_size=s.batch_size, verbose=0, callbacks=callbacks,
         )
         seconds = time.perf_counter() - start
+        last_accuracy = accuracy(target, d.target_test)
+        ran = scored = len(history.epoch)  # a schedule may stop early
+        if s.restore_best and best.weights is not None and best.epoch != ran:
+            target.set_weights(best.weights)  # the backbone is shared with `source`
+            scored = best.epoch
         self.last_model = target
         return Result(
             strategy=strategy.key,
             label=strategy.label,
             lr=lr,
-            target_accuracy=accuracy(target, d.target_test),
+            target_accuracy=(last_accuracy if scored == ran
+                             else accuracy(target, d.target_test)),
             source_before=pre.source_accuracy,
             source_after=accuracy(source, d.source_test),
             seconds=seconds,
             history=_plain(history.history),
+            best_epoch=scored,
+            last_target_accuracy=last_accuracy,
         )
 
 

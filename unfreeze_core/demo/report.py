@@ -2,16 +2,17 @@
 
 Plain Python over :class:`~unfreeze_core.demo.strategies.Result` records (no Keras):
 :func:`summarize` reduces each strategy's results over seeds, :func:`results_table`
-shows them, :func:`verdict` says what they show and nothing more, and
-:func:`write_outputs` writes the history, the timeline picture, the results and the
-schedule of a run.
+shows them, :func:`verdict` says what they show and nothing more, and :func:`writers`
+lists the files of a run (the history, the results, the schedule, the model and, with
+matplotlib, the timeline and comparison pictures), each with the function that writes
+it, so that a front end can show progress; :func:`write_outputs` writes them all.
 """
 
 from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,27 @@ from rich.table import Table
 from ..plotting import plot_timeline
 from ..schedule import Schedule
 from ..timeline import Timeline
-from .strategies import PROGRESSIVE, STRATEGIES, Result, Settings
+from .figure import draw_comparison
+from .strategies import MONITOR, PROGRESSIVE, Result, Settings
 
-__all__ = ["TIE", "Row", "results_table", "summarize", "verdict", "write_outputs"]
+__all__ = [
+    "COMPARISON",
+    "TIE",
+    "Row",
+    "Writer",
+    "results_table",
+    "scored",
+    "summarize",
+    "verdict",
+    "write_outputs",
+    "writers",
+]
+
+COMPARISON = "comparison.png"
+"""The ``--compare`` figure's file name (an SVG of the same name is written beside it)."""
+
+Writer = tuple[str, Callable[[], list[Path]]]
+"""A file's name and the function that writes it (returning the paths written)."""
 
 TIE = 0.01
 """Accuracy differences up to this much (one seed) are called a tie."""
@@ -41,6 +60,18 @@ class Row:
     kept: tuple[float, ...]
     lost: tuple[float, ...]
     seconds: tuple[float, ...]
+    scored_epochs: tuple[int, ...] = ()
+    epochs: int = 0
+
+    def scored_cell(self) -> str:
+        """Which epoch's weights were scored: ``"30 of 40"`` (one seed), ``"22-35 of 40"``.
+
+        Example:
+            >>> Row("k", "k", 0.1, (1.0,), (1.0,), (0.0,), (1.0,), (30, 22), 40).scored_cell()
+            '22-30 of 40'
+        """
+        low, high = min(self.scored_epochs, default=0), max(self.scored_epochs, default=0)
+        return f"{low if low == high else f'{low}-{high}'} of {self.epochs}"
 
     def means(self) -> dict[str, Any]:
         """``{"label", "target", "kept", "lost"}``, as :func:`verdict` reads them."""
@@ -64,36 +95,54 @@ def summarize(results: Mapping[str, Sequence[Result]]) -> dict[str, Row]:
     return {
         key: Row(
             key=key,
-            label=STRATEGIES[key].label,
+            label=rs[0].label,
             lr=rs[0].lr,
             target=tuple(r.target_accuracy for r in rs),
             kept=tuple(r.source_after for r in rs),
             lost=tuple(r.source_lost for r in rs),
             seconds=tuple(r.seconds for r in rs),
+            scored_epochs=tuple(r.best_epoch for r in rs),
+            epochs=max(r.epochs for r in rs),
         )
         for key, rs in results.items()
     }
 
 
+def scored(settings: Settings) -> str:
+    """Which epoch's weights the numbers are of, in words.
+
+    Example:
+        >>> scored(Settings()), scored(Settings(restore_best=False))
+        ('best epoch by val_loss', 'last epoch')
+    """
+    return f"best epoch by {MONITOR}" if settings.restore_best else "last epoch"
+
+
 def results_table(rows: Mapping[str, Row], settings: Settings, repeats: int) -> Table:
-    """The comparison table: target accuracy, source accuracy kept and lost, wall time."""
+    """The comparison table: target accuracy, source accuracy kept and lost, the epoch
+    whose weights were scored, wall time."""
     seed = settings.seed
     seeds = f"seed {seed}" if repeats == 1 else f"seeds {seed}-{seed + repeats - 1}, mean ± std"
     table = Table(
         title=f"Digits 5-9 from {settings.labels_per_class} labels per class, "
               f"{settings.epochs} epochs each ({seeds})",
         title_justify="left",
+        caption=f"The numbers of each run's {scored(settings)}"
+                + (" (its weights restored at the end, as Keras' EarlyStopping("
+                   "restore_best_weights=True) does)" if settings.restore_best else "") + ".",
+        caption_justify="left",
     )
-    table.add_column("strategy")
+    table.add_column("strategy", no_wrap=True)
     table.add_column("rate", justify="right")
-    table.add_column("target accuracy", justify="right")
-    table.add_column("source accuracy kept", justify="right")
-    table.add_column("source lost", justify="right")
-    table.add_column("wall time", justify="right")
+    table.add_column("target\naccuracy", justify="right")
+    table.add_column("source\nkept", justify="right")
+    table.add_column("source\nlost", justify="right")
+    table.add_column("epoch\nscored", justify="right")
+    table.add_column("wall\ntime", justify="right")
     for key, row in rows.items():
         table.add_row(
             escape(row.label), f"{row.lr:g}", _cell(row.target), _cell(row.kept),
-            _cell(row.lost), f"{_mean(row.seconds):.1f} s",
+            _cell(row.lost), row.scored_cell(), f"{_mean(row.seconds):.1f} s",
             style="bold" if key == PROGRESSIVE else None,
         )
     return table
@@ -141,6 +190,64 @@ def verdict(rows: Mapping[str, Mapping[str, Any]], tie: float = TIE) -> list[str
     return out
 
 
+def writers(
+    out: Path,
+    results: Mapping[str, Sequence[Result]],
+    schedule: Schedule,
+    settings: Settings,
+    repeats: int,
+    model: Any = None,
+    *,
+    pictures: bool = True,
+) -> list[Writer]:
+    """The files of a run in the folder ``out``, in the order to write them: the first
+    progressive run's ``history.json``, every result in ``results.json``, the
+    ``schedule.json``, when given the ``model.keras`` and, with ``pictures``, the
+    ``timeline.png`` and, with more than one strategy, the comparison figure."""
+    progressive = results[PROGRESSIVE][0]
+    seeds = (f"seed {settings.seed}" if repeats == 1
+             else f"seeds {settings.seed}-{settings.seed + repeats - 1}")
+
+    def history() -> list[Path]:
+        return [_write_json(out / "history.json", progressive.history, indent=1)]
+
+    def summary() -> list[Path]:
+        return [_write_json(out / "results.json", _summary(results, schedule, settings, repeats))]
+
+    def schedule_file() -> list[Path]:
+        return [_write_json(out / "schedule.json", schedule.to_config())]
+
+    def model_file() -> list[Path]:
+        model.save(out / "model.keras")
+        return [out / "model.keras"]
+
+    def timeline() -> list[Path]:
+        picture = plot_timeline(
+            Timeline.from_history(progressive.history, source="unfreeze demo"),
+            out / "timeline.png",
+            title=f"unfreeze demo: digits 0-4 -> 5-9, {settings.labels_per_class} labels per "
+                  f"class, {progressive.label}, seed {settings.seed}",
+        )
+        return [picture]
+
+    def comparison() -> list[Path]:
+        return draw_comparison(
+            results, out / COMPARISON, scored=scored(settings),
+            title=f"unfreeze demo: digits 0-4 → 5-9 from {settings.labels_per_class} labels "
+                  f"per class, {settings.epochs} epochs each ({seeds})",
+        )
+
+    found: list[Writer] = [("history.json", history), ("results.json", summary),
+                           ("schedule.json", schedule_file)]
+    if model is not None:
+        found.append(("model.keras", model_file))
+    if pictures:
+        found.append(("timeline.png", timeline))
+        if len(results) > 1:
+            found.append((COMPARISON, comparison))
+    return found
+
+
 def write_outputs(
     out: Path,
     results: Mapping[str, Sequence[Result]],
@@ -148,28 +255,31 @@ def write_outputs(
     settings: Settings,
     repeats: int,
     model: Any = None,
+    *,
+    pictures: bool = True,
 ) -> list[Path]:
-    """Write the first progressive run's ``history.json`` and ``timeline.png``, every
-    result in ``results.json``, the ``schedule.json`` and, when given, ``model.keras``
-    into the folder ``out``; the paths written."""
-    progressive = results[PROGRESSIVE][0]
-    history = out / "history.json"
-    history.write_text(json.dumps(progressive.history, indent=1) + "\n", encoding="utf-8")
-    timeline = Timeline.from_history(progressive.history, source="unfreeze demo")
-    picture = plot_timeline(
-        timeline, out / "timeline.png",
-        title=f"unfreeze demo: digits 0-4 -> 5-9, {settings.labels_per_class} labels per class, "
-              f"seed {settings.seed}",
-    )
-    schedule_path = out / "schedule.json"
-    schedule_path.write_text(json.dumps(schedule.to_config(), indent=2) + "\n", encoding="utf-8")
-    summary = {
+    """Write every file of :func:`writers`; the paths written."""
+    return [path for _, write in writers(out, results, schedule, settings, repeats, model,
+                                         pictures=pictures) for path in write()]
+
+
+def _write_json(path: Path, data: Any, indent: int = 2) -> Path:
+    path.write_text(json.dumps(data, indent=indent) + "\n", encoding="utf-8")
+    return path
+
+
+def _summary(
+    results: Mapping[str, Sequence[Result]], schedule: Schedule, settings: Settings, repeats: int
+) -> dict[str, Any]:
+    return {
         "settings": {**attrs.asdict(settings), "repeats": repeats,
                      "steps_per_epoch": settings.steps_per_epoch},
+        "scored": scored(settings),
         "schedule": schedule.to_config(),
         "results": {k: [r.to_dict() for r in rs] for k, rs in results.items()},
         "mean": {
             k: {
+                "label": rs[0].label,
                 "target_accuracy": _mean([r.target_accuracy for r in rs]),
                 "source_accuracy_after": _mean([r.source_after for r in rs]),
                 "source_accuracy_lost": _mean([r.source_lost for r in rs]),
@@ -178,11 +288,3 @@ def write_outputs(
             for k, rs in results.items()
         },
     }
-    results_path = out / "results.json"
-    results_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    files = [history, picture, results_path, schedule_path]
-    if model is not None:
-        model_path = out / "model.keras"
-        model.save(model_path)
-        files.append(model_path)
-    return files

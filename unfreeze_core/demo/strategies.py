@@ -6,6 +6,13 @@ group when the validation loss plateaus, give deeper groups smaller rates (ULMFi
 discriminative factor 2.6), and ramp every newly unfrozen group up over 20 steps.
 ``min_delta=0.03`` because the target validation set has only 100 images: its loss
 moves by about 0.01 from one epoch to the next from noise alone.
+
+A plateau needs more epochs than a smoke run has, so ``--quick`` runs
+:func:`quick_schedule` instead: the same rules, one more group every 3 epochs.
+
+Every strategy reports the weights of its best epoch by :data:`MONITOR` (what a user would
+keep, as ``keras.callbacks.EarlyStopping(restore_best_weights=True)`` keeps them), unless
+:attr:`Settings.restore_best` is off.
 """
 
 from __future__ import annotations
@@ -15,12 +22,13 @@ from typing import Any
 import attrs
 
 from ..lr_rules import Discriminative, Warmup
-from ..policies import Plateau
+from ..policies import FixedEpoch, Plateau
 from ..schedule import Schedule
 
 __all__ = [
     "BASELINES",
     "HEAD_ONLY",
+    "MONITOR",
     "PROGRESSIVE",
     "QUICK",
     "STRATEGIES",
@@ -30,10 +38,17 @@ __all__ = [
     "Settings",
     "Strategy",
     "default_schedule",
+    "progressive",
+    "quick_schedule",
 ]
 
-QUICK = {"epochs": 8, "pretrain_epochs": 4}
-"""The budget of ``unfreeze demo --quick``: a smoke test."""
+QUICK = {"epochs": 10, "pretrain_epochs": 4}
+"""The budget of ``unfreeze demo --quick``: a smoke test that still unfreezes every group
+(with :func:`quick_schedule`: from epochs 4, 7 and 10)."""
+
+MONITOR = "val_loss"
+"""The metric whose best epoch every strategy reports (lowest), as the schedule watches it:
+on 100 validation images the loss is a steadier guide than the accuracy."""
 
 PROGRESSIVE = "progressive"
 HEAD_ONLY = "head_only"
@@ -71,6 +86,8 @@ class Settings:
         batch_size: fine-tuning batch size (50 labels -> 4 steps per epoch).
         lr: the optimizer's base learning rate (Adam) for fine-tuning.
         val_size: target validation images (what the schedule's policy watches).
+        restore_best: report (and keep) each strategy's weights from its best epoch by
+            :data:`MONITOR`; off, the last epoch's.
     """
 
     seed: int = 0
@@ -80,6 +97,7 @@ class Settings:
     batch_size: int = 16
     lr: float = 1e-2
     val_size: int = 100
+    restore_best: bool = True
 
     @classmethod
     def chosen(
@@ -91,7 +109,7 @@ class Settings:
 
         Example:
             >>> Settings.chosen(quick=True, seed=2).epochs, Settings.chosen().epochs
-            (8, 40)
+            (10, 40)
         """
         full = attrs.fields(cls)
         budget = QUICK if quick else {
@@ -117,7 +135,10 @@ class Result:
         source_before: source test accuracy of the pretrained model.
         source_after: source test accuracy after fine-tuning (source head, shared backbone).
         seconds: wall time of the fine-tuning ``fit``.
-        history: the Keras ``History.history`` of the fine-tuning.
+        history: the Keras ``History.history`` of the fine-tuning (every epoch).
+        best_epoch: the epoch (1-based) whose weights were scored; the last one when
+            the best weights were not restored.
+        last_target_accuracy: target test accuracy of the last epoch's weights.
     """
 
     strategy: str
@@ -128,6 +149,13 @@ class Result:
     source_after: float
     seconds: float
     history: dict[str, list[float]]
+    best_epoch: int = 0
+    last_target_accuracy: float = float("nan")
+
+    @property
+    def epochs(self) -> int:
+        """Epochs run."""
+        return len(next(iter(self.history.values()), []))
 
     @property
     def source_lost(self) -> float:
@@ -143,6 +171,9 @@ class Result:
             "source_accuracy_after": self.source_after,
             "source_accuracy_lost": self.source_lost,
             "seconds": self.seconds,
+            "scored_epoch": self.best_epoch,
+            "epochs": self.epochs,
+            "target_accuracy_last_epoch": self.last_target_accuracy,
         }
 
 
@@ -160,6 +191,16 @@ that rate is too high for the pretrained backbone (the head needs it), the usual
 a ten times smaller rate, is run as well."""
 
 
+def progressive(name: str) -> Strategy:
+    """The progressive strategy, labelled with the schedule it runs.
+
+    Example:
+        >>> progressive("my.toml").label
+        'progressive (my.toml)'
+    """
+    return Strategy(PROGRESSIVE, f"progressive ({name})")
+
+
 def default_schedule() -> Schedule:
     """Plateau-triggered unfreezing with discriminative rates and a warmup.
 
@@ -172,3 +213,13 @@ def default_schedule() -> Schedule:
         Plateau(monitor="val_loss", patience=2, min_delta=0.03),
         rules=[Discriminative(factor=2.6), Warmup(steps=20)],
     )
+
+
+def quick_schedule() -> Schedule:
+    """The default schedule's rules with one more group every 3 epochs (``--quick``).
+
+    Example:
+        >>> quick_schedule().to_config()["policy"]
+        {'type': 'fixed_epoch', 'every': 3}
+    """
+    return Schedule(FixedEpoch(every=3), rules=[Discriminative(factor=2.6), Warmup(steps=8)])
