@@ -19,6 +19,7 @@ __all__ = [
     "LOAD_ENV",
     "ComponentError",
     "ConfigError",
+    "BackupError",
     "DriverError",
     "DuplicateNameError",
     "PluginError",
@@ -101,6 +102,15 @@ class UnknownTypeError(ConfigError, KeyError):
 
 class DriverError(UnfreezeError, ValueError):
     """The model, its optimizer or the run cannot be driven as asked; says what to do.
+
+    Raised by the Keras driver (``unfreeze_core.keras``), which re-exports it.
+    """
+
+
+class BackupError(UnfreezeError, OSError):
+    """A backup folder (``backup_dir=``) cannot be used: damaged beyond fallback, written
+    for another model, in use by another run, or not writable. The message names the
+    folder, what is wrong and what to do.
 
     Raised by the Keras driver (``unfreeze_core.keras``), which re-exports it.
     """

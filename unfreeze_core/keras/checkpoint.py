@@ -39,18 +39,12 @@ from typing import Any
 
 import attrs
 
-from ..errors import UnfreezeError, UnfreezeWarning
+from ..errors import BackupError, UnfreezeWarning
 from ..schedule_state import ScheduleState
 from . import backup_files as files
 from . import backup_lock
 
 __all__ = ["Backup", "BackupError", "Checkpoint"]
-
-
-class BackupError(UnfreezeError, OSError):
-    """A backup folder cannot be used: damaged beyond fallback, written for another
-    model, in use by another run, or not writable. The message names the folder, what
-    is wrong and what to do."""
 
 
 @attrs.frozen
