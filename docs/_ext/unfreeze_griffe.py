@@ -89,7 +89,9 @@ def _default(field: attrs.Attribute) -> str | None:
 
 
 def _annotation(cls: griffe.Class, name: str) -> Any:
-    member = cls.members.get(name)
+    member = cls.all_members.get(name)  # inherited too: AnyOf's `policies` is its base's
+    if isinstance(member, griffe.Alias):
+        member = member.final_target
     if isinstance(member, griffe.Attribute):
         return member.annotation
     return None
