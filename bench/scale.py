@@ -26,6 +26,7 @@ import keras
 
 from unfreeze_core import Auto, ByPatterns, FixedEpoch, Schedule
 from unfreeze_core.keras import ProgressiveUnfreezing, flatten_layers, plan
+from unfreeze_core.keras.internals import sublayers
 
 from .common import REPO, Stopwatch, log, median
 
@@ -165,12 +166,24 @@ def run_scale(profile: Any) -> dict[str, Any]:
     return {"cases": cases, "memory": run_memory(profile)}
 
 
+def _count_layers(model: Any) -> int:
+    """Every layer nested in ``model`` (each counted once), opened as the driver opens it."""
+    seen: set[int] = set()
+    stack = sublayers(model)
+    while stack:
+        layer = stack.pop()
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            stack.extend(sublayers(layer))
+    return len(seen)
+
+
 def _case(model: Any, description: str, specs: dict[str, Any], repeats: int,
           build_seconds: float) -> dict[str, Any]:
     out: dict[str, Any] = {
         "description": description,
         "layers": len(model.layers),
-        "all_layers": len(list(model._flatten_layers(include_self=False))),
+        "all_layers": _count_layers(model),
         "weighted_layers": len(flatten_layers(model)),
         "params": int(model.count_params()),
         "model_build_seconds": build_seconds,
