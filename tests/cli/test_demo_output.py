@@ -50,7 +50,8 @@ class FakeExperiment:
             if on_epoch is not None:
                 on_epoch(e, {k: v[e] for k, v in history.items()}, None)
         return Result(strategy.key, strategy.label, 0.01 * strategy.lr_scale, 0.9, 0.99, 0.95,
-                      0.5, history, best_epoch=n - 1, last_target_accuracy=0.88)
+                      0.5, history, best_epoch=n - 1 if self.settings.restore_best else n,
+                      last_target_accuracy=0.88)
 
 
 @pytest.fixture
@@ -75,8 +76,9 @@ def no_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _demo(tmp_path: Path, *args: str) -> Any:
-    return CliRunner().invoke(main, ["demo", "--epochs", "6", "--pretrain-epochs", "2",
-                                     "--out", str(tmp_path / "out"), *args])
+    return CliRunner(env={"COLUMNS": "160"}).invoke(
+        main, ["demo", "--epochs", "6", "--pretrain-epochs", "2", "--out", str(tmp_path / "out"),
+               *args])
 
 
 def test_without_matplotlib_says_so_first_and_writes_everything_else(
@@ -112,7 +114,7 @@ def test_the_schedule_file_names_the_strategy(
 def test_the_scored_epoch_is_said(tmp_path: Path, fake_training: None) -> None:
     result = _demo(tmp_path)
     assert result.exit_code == 0, result.output
-    assert "(best epoch by val_loss: 5 of 6)" in result.output
+    assert "0.990 -> 0.950, best epoch 5 of 6, 0.5 s" in result.output
     assert "5 of 6" in result.output.split("┡")[1]  # in the table
     summary = json.loads((tmp_path / "out" / "results.json").read_text())
     assert summary["scored"] == "best epoch by val_loss"
@@ -120,7 +122,7 @@ def test_the_scored_epoch_is_said(tmp_path: Path, fake_training: None) -> None:
     assert progressive["scored_epoch"] == 5 and progressive["epochs"] == 6
     assert progressive["target_accuracy_last_epoch"] == 0.88
     last = _demo(tmp_path, "--last-epoch")
-    assert "last epoch" in last.output and "best epoch" not in last.output
+    assert "last epoch 6 of 6" in last.output and "best epoch" not in last.output
     assert Settings.chosen(quick=True).restore_best
 
 

@@ -144,7 +144,7 @@ def demo(
     pictures = has_matplotlib()
     if not pictures:
         console.print("[yellow]matplotlib is not installed: no pictures this time; everything "
-                      "else is written (the end says how to draw them).[/]", soft_wrap=True)
+                      "else is written (the end says how to draw them).[/]")
     started = time.perf_counter()
     with progress.task("Importing Keras and TensorFlow"):
         keras = import_keras()
@@ -161,7 +161,7 @@ def demo(
     rows = summarize(results)
     console.print(results_table(rows, settings, repeats))
     for line in verdict({k: row.means() for k, row in rows.items()}, tie=TIE):
-        console.print(line, soft_wrap=True)
+        console.print(line)
     if not compare:
         console.print("[dim](--compare also runs head-only and unfreeze-everything baselines on "
                       "the same budget.)[/]")
@@ -208,8 +208,7 @@ def _introduce(
         f"Source task: digits 0-4, {len(d.source_train)} training and {len(d.source_test)} test "
         f"images. Target task: digits 5-9 from {len(d.target_train)} labelled images "
         f"({settings.labels_per_class} per class), {len(d.target_val)} for validation, "
-        f"{len(d.target_test)} for the test.",
-        soft_wrap=True,
+        f"{len(d.target_test)} for the test."
     )
     label = f"schedule ({escape(name)})"
     for i, line in enumerate(describe_schedule(schedule)):
@@ -267,18 +266,16 @@ def _fine_tune(
             bold, end = ("[bold]", "[/]") if key == PROGRESSIVE else ("", "")
             console.print(
                 f"{tag}{bold}{escape(strategy.label)}{end}: target accuracy "
-                f"{result.target_accuracy:.3f}, source accuracy {result.source_before:.3f} -> "
-                f"{result.source_after:.3f}{_scored(settings, result)}, {result.seconds:.1f} s",
-                soft_wrap=True,
+                f"{result.target_accuracy:.3f}, source {result.source_before:.3f} -> "
+                f"{result.source_after:.3f}, {_scored(settings, result)}, {result.seconds:.1f} s"
             )
     return results, model
 
 
 def _scored(settings: Settings, result: Result) -> str:
-    """Which epoch the numbers are of, when it is not the last."""
-    if not settings.restore_best:
-        return ""
-    return f" (best epoch by val_loss: {result.best_epoch} of {result.epochs})"
+    """Which epoch's weights the numbers are of."""
+    which = "best epoch" if settings.restore_best else "last epoch"
+    return f"{which} {result.best_epoch} of {result.epochs}"
 
 
 class _EpochPrinter:
@@ -314,7 +311,6 @@ class _EpochPrinter:
         when = f"from epoch {epoch + 2}" if epoch + 1 < self.epochs else "after the last epoch"
         c.print(
             f"[bold yellow]{'':>{w}}  >> {when}: unfreezing {escape(names)} "
-            f"(stage {state.stage_index + 1}: {human(params)} of {human(total)} parameters "
-            f"trainable)[/]",
+            f"(stage {state.stage_index + 1}: {human(params)} of {human(total)} trainable)[/]",
             soft_wrap=True,
         )

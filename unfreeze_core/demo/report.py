@@ -85,8 +85,8 @@ def _mean(values: Sequence[float]) -> float:
 
 def _cell(values: Sequence[float], digits: int = 3) -> str:
     text = f"{_mean(values):.{digits}f}"
-    if len(values) > 1:
-        text += f" ± {statistics.stdev(values):.{digits}f}"
+    if len(values) > 1:  # on a line of its own: the table fits 80 columns
+        text += f"\n± {statistics.stdev(values):.{digits}f}"
     return text
 
 
@@ -132,13 +132,12 @@ def results_table(rows: Mapping[str, Row], settings: Settings, repeats: int) -> 
                    "restore_best_weights=True) does)" if settings.restore_best else "") + ".",
         caption_justify="left",
     )
-    table.add_column("strategy", no_wrap=True)
-    table.add_column("rate", justify="right")
-    table.add_column("target\naccuracy", justify="right")
-    table.add_column("source\nkept", justify="right")
-    table.add_column("source\nlost", justify="right")
-    table.add_column("epoch\nscored", justify="right")
-    table.add_column("wall\ntime", justify="right")
+    # the strategy wraps on narrow terminals; the numbers do not
+    table.add_column("strategy", ratio=1, min_width=14)
+    for header in ("rate", "target\naccuracy", "source\nkept", "source\nlost", "epoch\nscored",
+                   "wall\ntime"):
+        table.add_column(header, justify="right", no_wrap=True,
+                         min_width=max(len(h) for h in header.split("\n")))
     for key, row in rows.items():
         table.add_row(
             escape(row.label), f"{row.lr:g}", _cell(row.target), _cell(row.kept),
