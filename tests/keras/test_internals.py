@@ -24,7 +24,7 @@ import pytest
 
 from unfreeze_core import FixedEpoch, Schedule
 from unfreeze_core.errors import DriverError, UnfreezeWarning
-from unfreeze_core.keras import ProgressiveUnfreezing, internals
+from unfreeze_core.keras import ProgressiveUnfreezing, compat, internals
 
 from .helpers import data, mlp, snapshot
 
@@ -108,9 +108,9 @@ def test_no_other_module_touches_a_private_keras_name() -> None:
 
 
 def test_supported_versions() -> None:
-    assert internals.supported("3.15.1") and internals.supported("3.15.0")
-    assert not internals.supported("3.16.0") and not internals.supported("3.14.9")
-    assert not internals.supported("4.0.0") and not internals.supported("nightly")
+    assert compat.supported("3.15.1") and compat.supported("3.15.0")
+    assert not compat.supported("3.16.0") and not compat.supported("3.14.9")
+    assert not compat.supported("4.0.0") and not compat.supported("nightly")
 
 
 def _fit(model: Any) -> None:
@@ -120,7 +120,7 @@ def _fit(model: Any) -> None:
 
 
 def test_outside_the_supported_range_warns_naming_both_versions(monkeypatch: Any) -> None:
-    monkeypatch.setattr(internals, "keras_version", lambda: "3.17.2")
+    monkeypatch.setattr(compat, "keras_version", lambda: "3.17.2")
     model = mlp(widths=(4,))
     model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
     wanted = r"tested with Keras 3\.15\.x.*installed Keras is 3\.17\.2"

@@ -8,40 +8,30 @@ the epoch a resumed ``fit`` starts at. Each is used here, in one small named fun
 with a docstring saying what it touches and why; no other module of the package uses a
 private name of Keras or of a backend.
 
-:data:`PRIVATE` lists them with a probe each. :func:`check_keras` runs at train begin:
-a Keras outside :data:`SUPPORTED_KERAS` gets an :class:`~unfreeze_core.UnfreezeWarning`,
-and a private name missing from the installed Keras raises a
-:class:`~unfreeze_core.errors.DriverError` that names it (rather than an
-``AttributeError`` from deep inside a traced step). ``tests/keras/test_internals.py``
-is the canary that fails the day an upgrade renames one.
+:data:`PRIVATE` lists them with a probe each, and :func:`missing` probes them on live
+objects; :mod:`.compat` runs that at train begin, with the supported-version check.
+``tests/keras/test_internals.py`` is the canary that fails the day an upgrade renames
+one.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import re
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 import keras
 
-from ..errors import DriverError, UnfreezeWarning
-
 __all__ = [
-    "PRIVATE", "SUPPORTED_KERAS", "UPDATE_LOOP", "WEIGHT_DECAY", "Private", "base_update_loop",
-    "built_variables", "callback_model", "check_keras", "distribution_strategy", "forget_build",
-    "initial_epoch", "is_base_update_step", "iterations_variable", "jax_state_in_flight",
-    "keras_version", "knows", "learning_rate_setting", "merge_call", "missing",
-    "own_trainable_variables", "own_weights", "print_msg", "set_initial_epoch", "sublayers",
-    "supported", "torch_version", "untrack", "update_loop", "uses_weight_decay", "variable_index",
+    "PRIVATE", "UPDATE_LOOP", "WEIGHT_DECAY", "Private", "base_update_loop", "built_variables",
+    "callback_model", "distribution_strategy", "forget_build", "initial_epoch",
+    "is_base_update_step", "iterations_variable", "jax_state_in_flight", "knows",
+    "learning_rate_setting", "merge_call", "missing", "own_trainable_variables", "own_weights",
+    "print_msg", "set_initial_epoch", "sublayers", "torch_version", "untrack", "update_loop",
+    "uses_weight_decay", "variable_index",
 ]
-
-#: The Keras releases the driver is tested with: ``(first, end)`` as (major, minor),
-#: the end excluded.
-SUPPORTED_KERAS: tuple[tuple[int, int], tuple[int, int]] = ((3, 15), (3, 16))
 
 #: The optimizer's loop over ``(gradient, variable)`` pairs; the driver wraps it on the
 #: instance to count a step's updates (gradient norms) and, on PyTorch, replaces Keras'
@@ -299,30 +289,6 @@ PRIVATE: tuple[Private, ...] = (
 )
 
 
-def keras_version() -> str:
-    """The installed Keras version (``keras.__version__``)."""
-    return str(keras.__version__)
-
-
-def _supported_text() -> tuple[str, str]:
-    """``("3.15.x", "keras>=3.15,<3.16")``: the range for people, and as a requirement."""
-    (major, minor), (end_major, end_minor) = SUPPORTED_KERAS
-    spec = f"keras>={major}.{minor},<{end_major}.{end_minor}"
-    if (end_major, end_minor) == (major, minor + 1):
-        return f"{major}.{minor}.x", spec
-    return spec[len("keras"):], spec
-
-
-def supported(version: str | None = None) -> bool:
-    """Whether Keras ``version`` (default: the installed one) is in :data:`SUPPORTED_KERAS`."""
-    found = re.match(r"(\d+)\.(\d+)", version or keras_version())
-    if found is None:
-        return False
-    key = (int(found.group(1)), int(found.group(2)))
-    first, end = SUPPORTED_KERAS
-    return first <= key < end
-
-
 def missing(
     optimizer: Any, model: Any, backend: str | None = None, entries: Sequence[Private] = PRIVATE
 ) -> list[str]:
@@ -334,29 +300,3 @@ def missing(
         for p in entries
         if (not p.backends or backend in p.backends) and not p.probe(optimizer, model)
     ]
-
-
-def check_keras(optimizer: Any, model: Any) -> None:
-    """At train begin: warn outside the supported Keras releases; refuse when a private
-    name the driver needs is missing.
-
-    Raises:
-        DriverError: naming the missing names, the installed Keras and the supported range.
-    """
-    version, (wanted, spec) = keras_version(), _supported_text()
-    absent = missing(optimizer, model)
-    if absent:
-        raise DriverError(
-            f"Keras {version} lacks {', '.join(absent)}, which the unfreeze_core driver uses "
-            f"(it supports Keras {wanted}); pip install '{spec}', or an "
-            "unfreeze-core release that supports this Keras"
-        )
-    if not supported(version):
-        warnings.warn(
-            UnfreezeWarning(
-                f"ProgressiveUnfreezing is tested with Keras {wanted}, the installed Keras is "
-                f"{version}: it reaches into a few Keras internals that may have changed; "
-                f"if training misbehaves, pip install '{spec}'"
-            ),
-            stacklevel=3,
-        )

@@ -29,7 +29,7 @@ from keras import ops
 
 from ..errors import DriverError
 from ..schedule import Schedule, ScheduleState
-from . import backend, internals
+from . import backend, compat, internals
 from .grad_norms import GradNorms, drop_stale
 from .rates import Rates
 from .saving import SaveFilter, slot_owners
@@ -95,7 +95,7 @@ def preflight(model: Any) -> None:
     problem = check_drivable(model.optimizer)
     if problem is not None:
         raise DriverError(f"cannot drive the optimizer: {problem}")
-    internals.check_keras(unwrap(model.optimizer), model)
+    compat.check_keras(unwrap(model.optimizer), model)
 
 
 class OptimizerDriver:
