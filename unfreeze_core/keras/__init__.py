@@ -14,8 +14,8 @@ the schedule), ``layers`` and ``plan`` (the model as groups), ``flags`` (a stage
 ``trainable`` flags), ``optimizer`` (the patched optimizer instance) with ``tables``
 (its variable tables), ``rates``, ``grad_norms`` and ``saving``; ``resume`` and
 ``checkpoint`` (resuming), ``messages``, ``epoch_logs``, ``agreement`` (several
-processes), ``backend`` (what differs per backend) and ``internals`` (every private
-Keras or backend name, and the supported-version check).
+processes), ``backend`` (what differs per backend), ``internals`` (every private
+Keras or backend name) and ``compat`` (the supported-version check).
 """
 
 from __future__ import annotations
