@@ -278,6 +278,18 @@ def _scored(settings: Settings, result: Result) -> str:
     return f"{which} {result.best_epoch} of {result.epochs}"
 
 
+_LOG_GROUPS = "unfreeze_groups_trainable"
+"""The driver's count of trainable groups (newer logs; older ones counted them in
+``unfreeze_stage`` and had ``unfreeze_stage_index``)."""
+
+
+def _during(logs: Mapping[str, float]) -> tuple[float, float]:
+    """The epoch's stage index (from 0) and groups trainable, from old or new logs."""
+    if _LOG_GROUPS in logs:
+        return logs.get(LOG_STAGE, math.nan) - 1, logs[_LOG_GROUPS]
+    return logs.get(LOG_STAGE_INDEX, math.nan), logs.get(LOG_STAGE, math.nan)
+
+
 class _EpochPrinter:
     """One line per epoch of the progressive run (``groups``: trainable groups of all);
     stage changes highlighted, naming the groups that start training."""
@@ -292,17 +304,18 @@ class _EpochPrinter:
         c, w = self.console, self.width
         groups = list(getattr(driver, "groups", ()))
         n = len(groups)
+        index, trainable = _during(logs)
         if not self.header:
             self.header = True
             c.print(f"[dim]{'epoch':>{w}}  groups  trainable  {'loss':>7}  {'val_loss':>8}  "
                     f"val_accuracy[/]")
         c.print(
-            f"{epoch + 1:>{w}}  {logs.get(LOG_STAGE, math.nan):>4.0f}/{n:<2} "
+            f"{epoch + 1:>{w}}  {trainable:>4.0f}/{n:<2} "
             f"{human(logs.get(LOG_TRAINABLE, math.nan)):>9}  {logs.get('loss', math.nan):>7.4f}  "
             f"{logs.get('val_loss', math.nan):>8.4f}  {logs.get('val_accuracy', math.nan):>12.3f}"
         )
         state = getattr(driver, "state", None)
-        if state is None or state.stage_index <= logs.get(LOG_STAGE_INDEX, state.stage_index):
+        if state is None or not state.stage_index > index:  # NaN: no stage logged
             return
         newly = [g for g in state.trainable if logs.get(LOG_LR + groups[g].name, 1.0) == 0.0]
         names = ", ".join(repr(groups[g].name) for g in newly) or "a new set of groups"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..plotting import require_matplotlib
-from ..timeline import LOG_LR, LOG_STAGE_INDEX
+from ..timeline import LOG_LR
 from .strategies import PROGRESSIVE, Result
 
 __all__ = ["PALETTE", "draw_comparison", "has_matplotlib", "unfreeze_events"]
@@ -46,21 +46,21 @@ def has_matplotlib() -> bool:
 
 
 def unfreeze_events(history: Mapping[str, Sequence[float]]) -> list[tuple[int, list[str]]]:
-    """``(epoch, groups)`` for each stage change in a driver's history: the first epoch
-    (1-based) of the new stage and the groups that started training in it.
+    """``(epoch, groups)`` for each unfreeze in a driver's history: the first epoch
+    (1-based) in which the groups start training (their logged rate turns from 0 to
+    more), read from the per-group rates alone, whatever the stage keys are called.
 
     Example:
-        >>> h = {"unfreeze_stage_index": [0, 0, 1, 1], "unfreeze_lr/head": [.1, .1, .1, .1],
-        ...      "unfreeze_lr/body": [0, 0, .01, .05]}
+        >>> h = {"unfreeze_lr/head": [.1, .1, .1, .1], "unfreeze_lr/body": [0, 0, .01, .05]}
         >>> unfreeze_events(h)
         [(3, ['body'])]
     """
-    stage = list(history.get(LOG_STAGE_INDEX, ()))
     rates = {k[len(LOG_LR):]: list(v) for k, v in history.items() if k.startswith(LOG_LR)}
+    epochs = max((len(r) for r in rates.values()), default=0)
     events = []
-    for e in range(1, len(stage)):
-        if stage[e] > stage[e - 1]:
-            new = [g for g, r in rates.items() if len(r) > e and r[e - 1] == 0 and r[e] > 0]
+    for e in range(1, epochs):
+        new = [g for g, r in rates.items() if len(r) > e and r[e - 1] == 0 and r[e] > 0]
+        if new:
             events.append((e + 1, new))
     return events
 
