@@ -84,7 +84,7 @@ def _resolve_out(out: Path) -> Path:
 @click.option("--quick", is_flag=True,
               help="A smoke test: 4 pretraining and 10 fine-tuning epochs, one more group "
                    "every 3 epochs unless --schedule is given (about 15 s on a quiet 2-core "
-                   "machine, 40-55 s on a busy one).")
+                   "machine, 30-40 s on a busy one).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("unfreeze-demo"),
               show_default=True, help="Folder for history.json, results.json, schedule.json, "
                                       "model.keras, timeline.png and (--compare) "
