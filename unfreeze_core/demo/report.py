@@ -224,7 +224,7 @@ def writers(
         picture = plot_timeline(
             Timeline.from_history(progressive.history, source="unfreeze demo"),
             out / "timeline.png",
-            title=f"unfreeze demo: digits 0-4 -> 5-9, {settings.labels_per_class} labels per "
+            title=f"unfreeze demo: digits 0-4 → 5-9, {settings.labels_per_class} labels per "
                   f"class, {progressive.label}, seed {settings.seed}",
         )
         return [picture]
