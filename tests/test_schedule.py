@@ -169,6 +169,26 @@ def test_a_nan_epoch_holds_the_schedule_and_warns() -> None:
     assert decision.advanced and state.stage == 2  # the policy stayed ready
 
 
+def test_a_nan_epoch_holds_step_events_too_until_a_finite_epoch_end() -> None:
+    """A policy that stays ready is not let through by the next step event: the hold
+    lasts until an epoch ends with finite values (the dry run feeds every step)."""
+    schedule = Schedule(FixedEpoch(every=1), final="stop")
+    with pytest.warns(UnfreezeWarning, match="until an epoch ends with finite values"):
+        records = schedule.dry_run(
+            4, {"loss": [0.9, math.nan, math.nan, math.nan, 0.5, 0.4]}, steps_per_epoch=3
+        )
+    assert [r.stage_after for r in records] == [2, 2, 2, 2, 3, 4]
+    assert not any(r.stop for r in records[:5])
+    state = schedule.start(3)
+    with pytest.warns(UnfreezeWarning):
+        state, _ = schedule.update(state, EpochEnd(0, 1, {"loss": math.nan}))
+    assert state.nan_hold
+    state, decision = schedule.update(state, StepEnd(1, 2, None))
+    assert decision.held and not decision.advanced and state.stage == 1
+    restored = ScheduleState.from_dict(json.loads(json.dumps(state.to_dict())))
+    assert restored == state  # the hold survives a checkpoint
+
+
 def test_a_nan_epoch_advances_with_on_nan_advance() -> None:
     schedule = Schedule(FixedEpoch(every=1), on_nan="advance")
     with warnings.catch_warnings():

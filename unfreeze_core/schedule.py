@@ -169,11 +169,11 @@ class Schedule:
         if isinstance(event, StageChange):
             raise ConfigError("StageChange events are made by the schedule, not fed to it")
         changes: dict[str, Any] = {"step": max(state.step, event.step)}
-        held = False
+        held = state.nan_hold  # a NaN epoch holds every event until a finite epoch end
         if isinstance(event, EpochEnd):
             changes["epoch"] = event.epoch + 1
             changes.update(self._track_best(state, event))
-            held = self.on_nan == "hold" and self._warn_nonfinite(event)
+            held = changes["nan_hold"] = self.on_nan == "hold" and self._warn_nonfinite(event)
         policy_state, ready = checked_update(
             self.policy, self.policy.update(state.policy_state, event)
         )
@@ -203,8 +203,8 @@ class Schedule:
         if bad:
             values = ", ".join(f"{n} = {event.logs[n]}" for n in bad)
             warnings.warn(
-                f"Epoch {event.epoch + 1}: {values}; the schedule makes no stage change at "
-                "the end of this epoch (on_nan='hold')",
+                f"Epoch {event.epoch + 1}: {values}; the schedule makes no stage change "
+                "until an epoch ends with finite values (on_nan='hold')",
                 UnfreezeWarning,
                 stacklevel=3,
             )

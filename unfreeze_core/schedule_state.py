@@ -41,6 +41,9 @@ class ScheduleState:
         stopped: a final-stage stop was decided.
         best, best_epoch: best value of the schedule's monitor so far, and its epoch.
         transitions: every stage change so far.
+        nan_hold: the last epoch ended with a NaN or infinite loss or monitored metric
+            (with ``on_nan="hold"``): no stage change or stop until an epoch ends with
+            finite values.
     """
 
     n_groups: int
@@ -54,6 +57,7 @@ class ScheduleState:
     best: float | None = None
     best_epoch: int | None = None
     transitions: tuple[Transition, ...] = ()
+    nan_hold: bool = False
 
     @property
     def trainable(self) -> tuple[int, ...]:
@@ -145,6 +149,7 @@ _STRUCTURE: dict[str, Any] = {
     "best": _optional(_float),
     "best_epoch": _optional(_int),
     "transitions": _transitions,
+    "nan_hold": _bool,
 }
 
 
