@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import platform
+import shlex
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -180,7 +181,8 @@ def demo(
     if not pictures:
         console.print(
             "[yellow]No pictures: matplotlib is not installed. To draw the timeline, run[/]\n"
-            f'  pip install "unfreeze-core\\[plot]"\n  unfreeze plot {escape(str(out))}\n'
+            '  pip install "unfreeze-core\\[plot]"\n'
+            f"  unfreeze plot {escape(shlex.quote(str(out)))}\n"
             "[yellow](the comparison figure comes with the next `unfreeze demo --compare`).[/]",
             soft_wrap=True,
         )
