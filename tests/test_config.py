@@ -399,3 +399,14 @@ def test_a_component_from_a_module_outside_sys_modules(tmp_path: Path) -> None:
     spec.loader.exec_module(module)
     built = structure_fields(module.Loose, {"xs": [1, 2]}, "", Registry())
     assert built.xs == (1.0, 2.0)
+
+
+@pytest.mark.parametrize("value", [10**18, -(10**18), 10**5000], ids=["1e18", "-1e18", "1e5000"])
+def test_an_integer_argument_beyond_18_digits_is_refused_where_it_is_given(value: int) -> None:
+    """A huge integer in an integer field (only a Python dict can hold one: files refuse
+    numbers of over 4,300 digits) is refused, instead of breaking ``repr()`` later."""
+    with pytest.raises(ConfigError, match=r"policy\.every: must be an integer of at most 18"):
+        load_schedule({"policy": {"type": "fixed_epoch", "every": value}})
+    with pytest.raises(ConfigError, match="patience: must be an integer of at most 18 digits"):
+        Plateau(patience=value)
+    assert repr(load_schedule({"policy": {"type": "fixed_epoch", "every": 10**18 - 1}}))

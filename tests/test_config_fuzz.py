@@ -5,7 +5,8 @@ mutates it: wrong types, extreme numbers, unknown or missing keys, deep nesting,
 unicode and huge strings, and, when it goes through a TOML or JSON file, edits of the
 text itself. ``load_schedule`` must then either return a schedule whose ``to_config()``
 loads back to an equal schedule, or raise :class:`ConfigError` whose problems are
-located (a path, or the file as their source), with messages of bounded length.
+located (a path, or the file as their source), with messages of bounded length; and
+``unfreeze validate`` on each file exits 0 or 2 accordingly, never 1.
 Anything else (``RecursionError``, ``OverflowError``, ``ValueError`` from a parser, a
 message that prints a 5,000-digit number) fails the test.
 
@@ -22,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import event as note_event
 from hypothesis import strategies as st
 
 from unfreeze_core import ConfigError, Schedule, load_schedule
+from unfreeze_core.cli import main
 
 from .strategies import schedules
 
@@ -231,7 +234,8 @@ def edited(draw: Any, text: str) -> str:
 # --- the property ------------------------------------------------------------------------
 
 
-def _check(source: Any) -> None:
+def _check(source: Any) -> bool:
+    """Whether ``source`` loaded (and round-tripped); a clean ConfigError otherwise."""
     try:
         schedule = load_schedule(source)
     except ConfigError as error:
@@ -243,10 +247,21 @@ def _check(source: Any) -> None:
         for problem in error.problems:
             assert len(problem.message) <= MAX_MESSAGE, f"message too long: {problem!s:.300}"
             assert len(problem.path) <= MAX_MESSAGE, f"location too long: {problem.path:.300}"
-        return
+        return False
     note_event("loaded and round-tripped")
     config = schedule.to_config()
     assert load_schedule(config) == schedule, f"round trip lost something: {config!r:.300}"
+    return True
+
+
+def _validate(path: Path) -> int:
+    """``unfreeze validate PATH`` run in this process: its exit status."""
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    if result.exit_code not in (0, 2):  # 1 is "the run failed": an unexpected exception
+        raise AssertionError(f"exit {result.exit_code}: {result.output[-500:]}") from (
+            result.exception
+        )
+    return result.exit_code
 
 
 @FUZZ
@@ -256,6 +271,7 @@ def _check(source: Any) -> None:
 @example({"policy": _nested(330, {"type": "fixed_epoch", "every": 1}, "any_of")})
 @example({"policy": {"type": "plateau"}, "groups": ["a{4294967296}"]})
 @example({"policy": {"type": "plateau", "monitor": 10**5000}})
+@example({"policy": {"type": "fixed_epoch", "every": 10**5000}})
 def test_mutated_dicts_load_or_fail_with_located_errors(config: dict[str, Any]) -> None:
     _check(config)
 
@@ -276,7 +292,9 @@ def test_mutated_files_load_or_fail_with_located_errors(
             path.write_text(text, encoding="utf-8")
         except UnicodeEncodeError:  # a lone surrogate cannot be written as UTF-8
             path.write_bytes(text.encode("utf-8", "surrogatepass"))
-        _check(path)
+        loaded = _check(path)
+        # the command agrees: 0 for a schedule that loads, 2 for a bad file, never 1
+        assert _validate(path) == (0 if loaded else 2)
 
 
 @pytest.mark.parametrize(
@@ -297,3 +315,4 @@ def test_known_hostile_json_files(tmp_path: Path, text: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_schedule(path)
     assert info.value.source == str(path)
+    assert _validate(path) == 2

@@ -143,11 +143,16 @@ def type_problem(value: Any, tp: Any) -> str | None:
     elif origin is Literal:
         ok = value in typing.get_args(tp)
     elif origin in (typing.Union, types.UnionType):
-        ok = any(type_problem(value, arm) is None for arm in typing.get_args(tp))
+        problems = [type_problem(value, arm) for arm in typing.get_args(tp)]
+        if int in typing.get_args(tp) and _is_int(value) and abs(value) >= INT_LIMIT:
+            return problems[typing.get_args(tp).index(int)]  # say what is wrong with it
+        ok = any(problem is None for problem in problems)
     elif origin in _SEQUENCES:
         inner = typing.get_args(tp)[0]
         ok = isinstance(value, tuple) and all(type_problem(v, inner) is None for v in value)
     elif tp is int:
+        if _is_int(value) and abs(value) >= INT_LIMIT:
+            return f"must be an integer of at most 18 digits, got {shown(value)}"
         ok = _is_int(value)
     elif tp is float:
         if _is_int(value) and _as_float(value) is None:
@@ -161,6 +166,10 @@ def type_problem(value: Any, tp: Any) -> str | None:
         return None
     return f"must be {describe_type(tp)}, got {shown(value)}"
 
+
+#: Integer arguments (epochs, steps, counts) stay below this, so that a value such as
+#: ``10**5000`` is refused where it is given instead of breaking ``repr()`` later.
+INT_LIMIT = 10**18
 
 # --- fields ------------------------------------------------------------------------
 
