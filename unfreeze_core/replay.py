@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -27,7 +28,16 @@ import attrs
 from .groupings import ByCount, ByLayers
 from .policy_tree import step_readers, walk
 from .schedule import EpochRecord, Schedule
-from .timeline import LOG_LR, LOG_STAGE, HistoryError, Timeline
+from .schedule_shape import depends_on_steps, n_stages
+from .timeline import (
+    LOG_LR,
+    LOG_STAGE,
+    LOG_STEPS,
+    HistoryError,
+    Timeline,
+    record_stage_index,
+    stage_numbers,
+)
 
 __all__ = [
     "DEFAULT_EPOCHS",
@@ -37,6 +47,7 @@ __all__ = [
     "recorded_groups",
     "replay",
     "schedule_groups",
+    "steps_per_epoch",
     "watched_metrics",
 ]
 
@@ -83,6 +94,31 @@ def recorded_groups(history: Mapping[str, Any]) -> list[GroupInfo] | None:
     return [GroupInfo(n) for n in names] if names else None
 
 
+def steps_per_epoch(history: Mapping[str, Sequence[Any]]) -> int | None:
+    """The optimizer steps of each epoch, from the driver's ``unfreeze_steps``; ``None``
+    when the history does not record them.
+
+    Raises:
+        HistoryError: the epochs took different numbers of steps (a replay needs one).
+
+    Example:
+        >>> steps_per_epoch({"unfreeze_steps": [30, 60, 90]}), steps_per_epoch({"loss": [1]})
+        (30, None)
+    """
+    steps = [float(s) for s in history.get(LOG_STEPS, ()) if s is not None and math.isfinite(s)]
+    if not steps:
+        return None
+    per = {int(b - a) for a, b in itertools.pairwise(steps)} or {int(steps[0])}
+    if len(per) > 1 or min(per) < 1:
+        raise HistoryError(
+            f"the epochs of the history took different numbers of optimizer steps "
+            f"({LOG_STEPS}: {', '.join(f'{s:.0f}' for s in steps[:8])}"
+            f"{', ...' if len(steps) > 8 else ''}); a replay needs one number: pass "
+            "--steps-per-epoch N"
+        )
+    return per.pop()
+
+
 def first_epochs(records: Sequence[EpochRecord]) -> dict[int, int]:
     """Group index -> the first (0-based) epoch it trains in, over dry-run ``records``.
 
@@ -102,17 +138,21 @@ class Replay:
     Attributes:
         groups: the groups, input side first.
         records: one per epoch.
+        stages: each record's stage number (from 1), as the verbose lines count them.
+        n_stages: how many stages the schedule has over these groups.
         history: the per-epoch values replayed over (``{}`` without a history).
         monitors: the metrics the policy watches.
         steps_per_epoch: optimizer steps per epoch (for step-based rules).
         notes: what the reader should know (warnings of the engine, what a dry run
             cannot see).
-        recorded: the stage of each epoch as the driver recorded it, when the history
-            holds it.
+        recorded: the stage number of each epoch as the driver recorded it, when the
+            history holds it.
     """
 
     groups: tuple[GroupInfo, ...]
     records: tuple[EpochRecord, ...]
+    stages: tuple[int, ...]
+    n_stages: int
     history: Mapping[str, Sequence[float]]
     monitors: tuple[str, ...]
     steps_per_epoch: int
@@ -128,7 +168,7 @@ class Replay:
         return first_epochs(self.records)
 
     def recorded_stage(self, epoch: int) -> float:
-        """The stage the driver recorded for ``epoch`` (NaN when unknown)."""
+        """The stage number the driver recorded for ``epoch`` (NaN when unknown)."""
         if self.recorded is None or epoch >= len(self.recorded):
             return math.nan
         return self.recorded[epoch]
@@ -136,27 +176,34 @@ class Replay:
     def differs_from_recorded(self) -> bool:
         """Whether a replayed stage differs from the one the driver recorded."""
         return self.recorded is not None and any(
-            r.epoch < len(self.recorded) and int(self.recorded[r.epoch]) != r.stage
-            for r in self.records
+            r.epoch < len(self.recorded) and self.recorded[r.epoch] != stage
+            for r, stage in zip(self.records, self.stages, strict=True)
         )
 
     def to_json(self) -> dict[str, Any]:
-        """Plain data: the groups, one record per epoch (1-based), the notes."""
+        """Plain data: the groups, one record per epoch (1-based), the notes.
+
+        Each epoch has its ``stage`` (numbered from 1, of ``n_stages``),
+        ``groups_trainable`` (a count) and ``lr_multipliers`` at its last step, as the
+        driver's logs have them.
+        """
         names = [g.name for g in self.groups]
         return {
             "groups": [attrs.asdict(g) for g in self.groups],
             "steps_per_epoch": self.steps_per_epoch,
+            "n_stages": self.n_stages,
             "epochs": [
                 {
                     "epoch": r.epoch + 1,
-                    "stage": r.stage,
+                    "stage": stage,
+                    "groups_trainable": len(r.trainable),
                     "trainable": [names[g] for g in r.trainable],
                     "unfreezes_after": [names[g] for g in r.newly_trainable],
-                    "lr_multipliers": list(r.lr_multipliers),
+                    "lr_multipliers": list(r.lr_multipliers_end),
                     "stop": r.stop,
                     "logs": {k: v for k, v in r.logs.items() if math.isfinite(v)},
                 }
-                for r in self.records
+                for r, stage in zip(self.records, self.stages, strict=True)
             ],
             "notes": list(self.notes),
         }
@@ -187,7 +234,7 @@ def replay(
     history: Mapping[str, Sequence[float]] | None = None,
     *,
     epochs: int | None = None,
-    steps_per_epoch: int = 1,
+    steps_per_epoch: int | None = None,
     source: str = "the history",
 ) -> Replay:
     """Replay ``schedule`` over ``groups``, over ``history`` when given.
@@ -199,12 +246,15 @@ def replay(
             watches is ever seen, so only timetables act.
         epochs: how many epochs (default: the history's length, else
             :data:`DEFAULT_EPOCHS`); at most the history's length.
-        steps_per_epoch: optimizer steps per epoch.
+        steps_per_epoch: optimizer steps per epoch; by default the history's (the
+            driver logs ``unfreeze_steps``), else 1 when the replay does not depend on
+            it (or there is no history, with a note when it does).
         source: how messages name the history (a file name).
 
     Raises:
         HistoryError: the history lacks a metric the policy watches, or is shorter
-            than ``epochs``.
+            than ``epochs``, or does not record the steps per epoch that the replay
+            depends on (the message says to pass ``--steps-per-epoch``).
         ConfigError: the schedule does not fit this many groups.
     """
     infos = tuple(g if isinstance(g, GroupInfo) else GroupInfo(g) for g in groups)
@@ -227,9 +277,10 @@ def replay(
     else:
         epochs = DEFAULT_EPOCHS if epochs is None else epochs
         replayed = {"epoch": [float(e) for e in range(epochs)]}
+    steps, steps_note = _steps(schedule, len(infos), history, replayed, steps_per_epoch, source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        records = schedule.dry_run(len(infos), replayed, steps_per_epoch=steps_per_epoch)
+        records = schedule.dry_run(len(infos), replayed, steps_per_epoch=steps)
     notes = list(dict.fromkeys(str(w.message) for w in caught))
     if history is None:
         notes = [
@@ -242,14 +293,53 @@ def replay(
             "GradNorm reads per-step gradient norms, which a history does not hold: in a dry "
             "run it never triggers"
         )
-    recorded = (history or {}).get(LOG_STAGE)
+    if steps_note:
+        notes.append(steps_note)
+    recorded = stage_numbers(history) if history is not None and LOG_STAGE in history else None
     return Replay(
         groups=infos,
         records=tuple(records),
+        stages=tuple(k + 1 for k in record_stage_index(records)),
+        n_stages=n_stages(schedule, len(infos)),
         history=replayed if history is not None else {},
         monitors=tuple(monitors),
-        steps_per_epoch=steps_per_epoch,
+        steps_per_epoch=steps,
         notes=tuple(notes),
-        recorded=tuple(recorded) if recorded is not None else None,
+        recorded=recorded,
+    )
+
+
+def _steps(
+    schedule: Schedule,
+    n_groups: int,
+    history: Mapping[str, Sequence[float]] | None,
+    replayed: Mapping[str, Sequence[float]],
+    given: int | None,
+    source: str,
+) -> tuple[int, str]:
+    """The steps per epoch to replay with, and a note about them (or ``""``)."""
+    recorded = steps_per_epoch(history) if history is not None else None
+    if given is not None:
+        if recorded is not None and recorded != given:
+            return given, (
+                f"{source} records {recorded} optimizer steps per epoch ({LOG_STEPS}); "
+                f"replayed with {given} as asked"
+            )
+        return given, ""
+    if recorded is not None:
+        return recorded, ""
+    if not depends_on_steps(schedule, n_groups, replayed):
+        return 1, ""
+    if history is not None:
+        raise HistoryError(
+            f"{source} does not record how many optimizer steps each epoch took, and this "
+            "schedule's rates or stages depend on it (a warmup, or a policy that counts "
+            "steps); pass --steps-per-epoch N (the batches per epoch of that run: "
+            "ceil(samples / batch_size), or fit's steps_per_epoch). Histories written by "
+            f"the driver record it as '{LOG_STEPS}'."
+        )
+    return 1, (
+        "the rates depend on the steps per epoch (a warmup, or a policy that counts steps); "
+        "this replay assumes 1: pass --steps-per-epoch N for your run's"
     )
 

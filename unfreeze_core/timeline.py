@@ -8,7 +8,10 @@ schedule over any history (:meth:`Timeline.from_dry_run`).
 imports neither matplotlib nor Keras.
 
 The log keys are the driver's (``unfreeze_core.keras`` re-exports them): they are
-defined here so that reading a history does not import Keras.
+defined here so that reading a history does not import Keras. The words are the verbose
+lines' and ``unfreeze plan``'s: a *stage* is numbered from 1 ("stage 2/5"), and the
+*groups trainable* are counted separately. Histories written before that naming (where
+``unfreeze_stage`` counted the groups trainable) are still read.
 """
 
 from __future__ import annotations
@@ -25,21 +28,36 @@ from .schedule import EpochRecord
 
 __all__ = [
     "LOG_GRAD_NORM",
+    "LOG_GROUPS",
     "LOG_LR",
     "LOG_STAGE",
     "LOG_STAGE_INDEX",
+    "LOG_STEPS",
     "LOG_TRAINABLE",
     "HistoryError",
     "Timeline",
     "driver_keys",
+    "groups_trainable",
     "human",
+    "record_stage_index",
+    "stage_numbers",
 ]
 
 LOG_STAGE = "unfreeze_stage"
-LOG_STAGE_INDEX = "unfreeze_stage_index"
+"""The stage of the epoch, numbered from 1 (the verbose lines' "stage 2/5")."""
+LOG_GROUPS = "unfreeze_groups_trainable"
+"""How many groups trained during the epoch."""
 LOG_TRAINABLE = "unfreeze_trainable_params"
+"""Trainable parameters during the epoch."""
+LOG_STEPS = "unfreeze_steps"
+"""Optimizer steps taken by the end of the epoch (``optimizer.iterations``)."""
 LOG_GRAD_NORM = "unfreeze_grad_norm"
+"""With a ``GradNorm`` policy: the last gradient-norm reading over all groups."""
 LOG_LR = "unfreeze_lr/"
+"""Prefix of each group's rate at the epoch's last step (0 while frozen)."""
+LOG_STAGE_INDEX = "unfreeze_stage_index"
+"""Older histories only: advances made before the epoch (0-based). The driver no longer
+writes it; :data:`LOG_STAGE` minus 1 is the same number."""
 
 
 class HistoryError(UnfreezeError, ValueError):
@@ -49,6 +67,38 @@ class HistoryError(UnfreezeError, ValueError):
 def driver_keys(history: Mapping[str, Any]) -> list[str]:
     """The keys of ``history`` that the driver wrote (``unfreeze_...``)."""
     return [k for k in history if k.startswith("unfreeze_")]
+
+
+def _is_old(history: Mapping[str, Any]) -> bool:
+    """Whether ``history`` was written before the rename (``unfreeze_stage`` = groups)."""
+    return LOG_STAGE in history and LOG_GROUPS not in history
+
+
+def stage_numbers(history: Mapping[str, Sequence[Any]]) -> tuple[float, ...]:
+    """Each epoch's stage, numbered from 1, from a driver's history (old ones too).
+
+    Example:
+        >>> stage_numbers({"unfreeze_stage": [1, 1, 2], "unfreeze_groups_trainable": [2, 2, 4]})
+        (1.0, 1.0, 2.0)
+        >>> stage_numbers({"unfreeze_stage": [2, 2, 4], "unfreeze_stage_index": [0, 0, 1]})
+        (1.0, 1.0, 2.0)
+    """
+    if not _is_old(history):
+        return _floats(history.get(LOG_STAGE, ()))
+    if LOG_STAGE_INDEX in history:
+        return tuple(k + 1 for k in _floats(history[LOG_STAGE_INDEX]))
+    counted, k = [], 1.0  # the oldest logs: count the changes of the groups trainable
+    groups = _floats(history[LOG_STAGE])
+    for i, g in enumerate(groups):
+        if i and g != groups[i - 1]:
+            k += 1
+        counted.append(k)
+    return tuple(counted)
+
+
+def groups_trainable(history: Mapping[str, Sequence[Any]]) -> tuple[float, ...]:
+    """Each epoch's count of trainable groups, from a driver's history (old ones too)."""
+    return _floats(history[LOG_STAGE if _is_old(history) else LOG_GROUPS])
 
 
 def _floats(values: Sequence[Any]) -> tuple[float, ...]:
@@ -64,10 +114,12 @@ class Timeline:
     """Per-epoch data of one run (epoch ``i`` of every sequence is the ``i``-th epoch).
 
     Attributes:
-        stages: groups trainable during each epoch.
-        stage_index: advances made before each epoch (bands change where it does).
+        groups_trainable: how many groups trained during each epoch.
+        stage_index: each epoch's stage, counted from 0 (bands change where it does;
+            the stage *number* people read is ``stage_index + 1``).
         trainable_params: trainable parameters per epoch, when known.
-        rates: per group (input side first), its rate at each epoch (0 when frozen).
+        rates: per group (input side first), its rate at each epoch's last step (0 when
+            frozen).
         rate_label: what ``rates`` are: learning rates, or multipliers of the base rate.
         metrics: the other per-epoch values of the history (losses, accuracies, ...).
         monitor: the metric the schedule watches, drawn thicker, its best epoch marked.
@@ -76,7 +128,7 @@ class Timeline:
         source: where the data came from, for the title.
     """
 
-    stages: tuple[float, ...]
+    groups_trainable: tuple[float, ...]
     stage_index: tuple[float, ...]
     trainable_params: tuple[float, ...] | None = None
     rates: Mapping[str, tuple[float, ...]] = attrs.Factory(dict)
@@ -89,7 +141,7 @@ class Timeline:
 
     @property
     def n_epochs(self) -> int:
-        return len(self.stages)
+        return len(self.groups_trainable)
 
     @classmethod
     def from_history(
@@ -100,7 +152,7 @@ class Timeline:
         mode: str | None = None,
         source: str = "",
     ) -> Timeline:
-        """A timeline from the epoch logs of a run with the driver.
+        """A timeline from the epoch logs of a run with the driver (older logs too).
 
         Raises:
             HistoryError: the history has no ``unfreeze_stage`` values (it was not
@@ -108,9 +160,10 @@ class Timeline:
 
         Example:
             >>> t = Timeline.from_history({"loss": [1.0, 0.5], "unfreeze_stage": [1, 2],
+            ...                            "unfreeze_groups_trainable": [1, 3],
             ...                            "unfreeze_lr/head": [0.1, 0.1]})
-            >>> t.n_epochs, t.stage_index, list(t.rates)
-            (2, (0.0, 1.0), ['head'])
+            >>> t.n_epochs, t.stage_index, t.groups_trainable, list(t.rates)
+            (2, (0.0, 1.0), (1.0, 3.0), ['head'])
         """
         if LOG_STAGE not in history:
             found = ", ".join(sorted(history)) or "(nothing)"
@@ -120,23 +173,18 @@ class Timeline:
                 "would have done over it, run 'unfreeze plan SCHEDULE --history FILE "
                 "--plot timeline.png'."
             )
-        stages = _floats(history[LOG_STAGE])
-        if LOG_STAGE_INDEX in history:
-            index = _floats(history[LOG_STAGE_INDEX])
-        else:  # older logs: count the changes of the stage
-            counted, k = [], 0.0
-            for i, s in enumerate(stages):
-                if i and s != stages[i - 1]:
-                    k += 1
-                counted.append(k)
-            index = tuple(counted)
+        stages = stage_numbers(history)
+        groups = (
+            groups_trainable(history) if _is_old(history) or LOG_GROUPS in history
+            else tuple(math.nan for _ in stages)
+        )
         trainable = _floats(history[LOG_TRAINABLE]) if LOG_TRAINABLE in history else None
         rates = {k[len(LOG_LR):]: _floats(v) for k, v in history.items() if k.startswith(LOG_LR)}
         metrics = {k: _floats(history[k]) for k in _metric_keys(history)}
         monitor = _check_monitor(monitor, metrics)
         return cls(
-            stages=stages,
-            stage_index=tuple(index),
+            groups_trainable=groups,
+            stage_index=tuple(s - 1 for s in stages),
             trainable_params=trainable,
             rates=rates,
             metrics=metrics,
@@ -160,20 +208,16 @@ class Timeline:
     ) -> Timeline:
         """A timeline from :meth:`~unfreeze_core.Schedule.dry_run` records.
 
-        ``rates`` are the LR multipliers at each epoch's first step; ``group_params``
-        (from a model) gives the trainable parameters per epoch.
+        ``rates`` are the LR multipliers at each epoch's last step (as the driver logs
+        rates); ``group_params`` (from a model) gives the trainable parameters per epoch.
         """
         n = len(group_names)
-        stage_index, k = [], 0.0
-        for i, r in enumerate(records):
-            if i and r.trainable != records[i - 1].trainable:
-                k += 1
-            stage_index.append(k)
         trainable = None
         if group_params is not None:
             trainable = tuple(float(sum(group_params[g] for g in r.trainable)) for r in records)
         rates = {
-            name: tuple(r.lr_multipliers[g] for r in records) for g, name in enumerate(group_names)
+            name: tuple(r.lr_multipliers_end[g] for r in records)
+            for g, name in enumerate(group_names)
         }
         metrics = {
             key: _floats(list(values)[: len(records)])
@@ -182,8 +226,8 @@ class Timeline:
         }
         monitor = _check_monitor(monitor, metrics)
         return cls(
-            stages=tuple(float(r.stage) for r in records),
-            stage_index=tuple(stage_index),
+            groups_trainable=tuple(float(r.stage) for r in records),
+            stage_index=tuple(float(k) for k in record_stage_index(records)),
             trainable_params=trainable,
             rates=rates,
             rate_label="LR multiplier (dry run)",
@@ -194,13 +238,30 @@ class Timeline:
             source=source,
         )
 
+    def newly_trainable(self, epoch: int) -> list[str]:
+        """The groups whose rate is 0 before ``epoch`` (0-based) and not in it: those
+        that started training there (empty without rates).
+
+        Example:
+            >>> t = Timeline(groups_trainable=(1, 2), stage_index=(0, 1),
+            ...              rates={"body": (0.0, 0.01), "head": (0.1, 0.1)})
+            >>> t.newly_trainable(1)
+            ['body']
+        """
+        if epoch == 0:
+            return []
+        return [
+            name for name, r in self.rates.items()
+            if len(r) > epoch and not r[epoch - 1] > 0 and r[epoch] > 0
+        ]
+
     def best_epoch(self, name: str | None = None) -> int | None:
         """The 0-based epoch at which metric ``name`` (default: the monitored one) was
         best under ``mode`` (the first such epoch), ``None`` when it has no finite
         value.
 
         Example:
-            >>> t = Timeline(stages=(1, 1, 2), stage_index=(0, 0, 1),
+            >>> t = Timeline(groups_trainable=(1, 1, 2), stage_index=(0, 0, 1),
             ...              metrics={"val_loss": (0.9, 0.5, 0.7)}, monitor="val_loss")
             >>> t.best_epoch()
             1
@@ -219,16 +280,27 @@ class Timeline:
         """``(first epoch, last epoch, groups trainable)`` of each stage, 0-based.
 
         Example:
-            >>> Timeline(stages=(1, 1, 2, 3), stage_index=(0, 0, 1, 2)).bands()
+            >>> Timeline(groups_trainable=(1, 1, 2, 3), stage_index=(0, 0, 1, 2)).bands()
             [(0, 1, 1), (2, 2, 2), (3, 3, 3)]
         """
         out: list[tuple[int, int, float]] = []
-        for i, (s, k) in enumerate(zip(self.stages, self.stage_index, strict=True)):
+        for i, (s, k) in enumerate(zip(self.groups_trainable, self.stage_index, strict=True)):
             if out and self.stage_index[out[-1][0]] == k:
                 out[-1] = (out[-1][0], i, out[-1][2])
             else:
                 out.append((i, i, s))
         return out
+
+
+def record_stage_index(records: Sequence[EpochRecord]) -> list[int]:
+    """Each dry-run record's stage, counted from 0 (a new stage where the trainable set
+    changes)."""
+    out, k = [], 0
+    for i, r in enumerate(records):
+        if i and r.trainable != records[i - 1].trainable:
+            k += 1
+        out.append(k)
+    return out
 
 
 def _infer_mode(monitor: str | None) -> str:

@@ -83,6 +83,21 @@ def test_timeline_reads_the_driver_keys() -> None:
     assert set(t.metrics) == {"loss", "val_loss", "val_accuracy"}
 
 
+def test_new_and_old_stage_keys_read_the_same() -> None:
+    """``unfreeze_stage`` is the stage number now; older histories counted the groups
+    trainable under that name (and numbered stages from 0 in ``unfreeze_stage_index``)."""
+    new = {"loss": [1.0, 0.9, 0.8], "unfreeze_stage": [1.0, 1.0, 2.0],
+           "unfreeze_groups_trainable": [2.0, 2.0, 4.0]}
+    old = {"loss": [1.0, 0.9, 0.8], "unfreeze_stage": [2.0, 2.0, 4.0],
+           "unfreeze_stage_index": [0.0, 0.0, 1.0]}
+    oldest = {"loss": [1.0, 0.9, 0.8], "unfreeze_stage": [2.0, 2.0, 4.0]}
+    for history in (new, old, oldest):
+        t = Timeline.from_history(history)
+        assert t.stage_index == (0.0, 0.0, 1.0)
+        assert t.groups_trainable == (2.0, 2.0, 4.0)
+        assert t.bands() == [(0, 1, 2.0), (2, 2, 4.0)]
+
+
 def test_timeline_needs_the_driver_keys_and_known_metrics() -> None:
     with pytest.raises(HistoryError, match="not recorded with the ProgressiveUnfreezing"):
         Timeline.from_history({"loss": [1.0]})

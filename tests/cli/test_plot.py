@@ -27,10 +27,13 @@ def picture(path: Path) -> np.ndarray:
 def test_plot_a_history_file(files: dict[str, Path]) -> None:
     result = CliRunner().invoke(main, ["plot", str(files["history"])])
     assert result.exit_code == 0, result.output
-    assert "6 epochs, 3 stages (changes at: epoch 3, epoch 5)" in result.output
+    assert (
+        "6 epochs, 3 stages (new stage at: epoch 3 (unfreezes backbone/dense), epoch 5 "
+        "(unfreezes backbone/conv))"
+    ) in result.output.replace("\n", "")
     image = picture(files["history"].with_name("history-timeline.png"))
     height, width = image.shape[:2]
-    assert width > 900 and height > 800  # four panels: loss, metrics, rates, parameters
+    assert width >= 2000 and height > 1800  # four panels and the stage strip, for print
     assert image.std() > 0.05  # not a blank canvas
 
 
@@ -63,7 +66,8 @@ def test_panels_follow_the_data(tmp_path: Path) -> None:
         ({"loss": [1.0, 0.5]}, [], "not recorded with the ProgressiveUnfreezing callback"),
         (None, ["--metric", "val_auc"], "no metric 'val_auc' in the history"),
         (None, ["--monitor", "val_auc"], "'val_auc' is not in the history"),
-        (None, ["--out", "timeline.svg"], "ending in .png"),
+        (None, ["--out", "timeline.gif"], "ending in .png, .svg or .pdf"),
+        (None, ["--out", "timeline.png", "--format", "svg"], "--format svg asks for a .svg"),
     ],
 )
 def test_bad_input_exits_2(
@@ -75,6 +79,59 @@ def test_bad_input_exits_2(
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_dpi_and_formats(tmp_path: Path, files: dict[str, Path]) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "history.json").write_text(files["history"].read_text())
+    small = CliRunner().invoke(main, ["plot", str(run), "--dpi", "50"])
+    assert small.exit_code == 0, small.output
+    assert picture(run / "timeline.png").shape[1] == 500  # 10 inches wide
+    for fmt, magic in (("svg", b"<?xml"), ("pdf", b"%PDF")):
+        result = CliRunner().invoke(main, ["plot", str(run), "--format", fmt])
+        assert result.exit_code == 0, result.output
+        assert (run / f"timeline.{fmt}").read_bytes().startswith(magic)
+    by_suffix = CliRunner().invoke(main, ["plot", str(run), "--out", str(tmp_path / "t.pdf")])
+    assert by_suffix.exit_code == 0, by_suffix.output
+    assert (tmp_path / "t.pdf").read_bytes()[:4] == b"%PDF"
+
+
+def test_the_figure_names_every_stage_and_unfreeze(tmp_path: Path) -> None:
+    """Every stage is labelled, even one epoch wide; every unfreeze line names its group;
+    the parameter axis is logarithmic (a head of 10 parameters is not drawn as zero)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib import pyplot as plt
+
+    history = driver_history(6)
+    history["unfreeze_stage"] = [1.0, 2.0, 2.0, 2.0, 2.0, 3.0]
+    history["unfreeze_groups_trainable"] = [1.0, 2.0, 2.0, 2.0, 2.0, 3.0]
+    for g, name in enumerate(["backbone/conv", "backbone/dense", "head"]):
+        history[f"unfreeze_lr/{name}"] = [
+            0.01 if g >= 3 - s else 0.0 for s in history["unfreeze_groups_trainable"]
+        ]
+    history["unfreeze_trainable_params"] = [10.0, 110.0, 110.0, 110.0, 110.0, 1110.0]
+    texts: list[str] = []
+    scales: list[str] = []
+    real_savefig = plt.Figure.savefig
+
+    def spy(fig: object, *args: object, **kwargs: object) -> None:
+        for ax in fig.axes:  # type: ignore[attr-defined]
+            texts.extend(t.get_text() for t in ax.texts)
+            scales.append(ax.get_yscale())
+        real_savefig(fig, *args, **kwargs)
+
+    plt.Figure.savefig = spy  # type: ignore[method-assign]
+    try:
+        plot_timeline(Timeline.from_history(history), tmp_path / "t.png")
+    finally:
+        plt.Figure.savefig = real_savefig  # type: ignore[method-assign]
+    assert [t.split("\n")[0] for t in texts if t.startswith("stage")] == [
+        "stage 1", "stage 2", "stage 3"]
+    assert "unfreezes dense" in texts and "unfreezes conv" in texts
+    assert scales[-1] == "log"  # the trainable parameters
 
 
 def test_plot_in_a_subprocess(files: dict[str, Path], run_cli: RunCli, tmp_path: Path) -> None:
@@ -95,7 +152,8 @@ def test_a_real_csvlogger_run_plots_and_replays(tmp_path: Path, files: dict[str,
     from unfreeze_core.keras import ProgressiveUnfreezing
 
     # the keys read here are the driver's own
-    for name in ("LOG_STAGE", "LOG_STAGE_INDEX", "LOG_TRAINABLE", "LOG_LR", "LOG_GRAD_NORM"):
+    for name in ("LOG_STAGE", "LOG_GROUPS", "LOG_STEPS", "LOG_STAGE_INDEX", "LOG_TRAINABLE",
+                 "LOG_LR", "LOG_GRAD_NORM"):
         assert getattr(timeline, name) == getattr(driver, name)
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a"),
@@ -109,7 +167,9 @@ def test_a_real_csvlogger_run_plots_and_replays(tmp_path: Path, files: dict[str,
               callbacks=[ProgressiveUnfreezing(schedule), keras.callbacks.CSVLogger(str(csv))])
     result = CliRunner().invoke(main, ["plot", str(csv)])
     assert result.exit_code == 0, result.output
-    assert "3 epochs, 3 stages (changes at: epoch 2, epoch 3)" in result.output
+    assert "3 epochs, 3 stages (new stage at: epoch 2 (unfreezes b), epoch 3 (unfreezes a))" in (
+        result.output.replace("\n", "")
+    )
     picture(tmp_path / "training-timeline.png")
 
     sched = tmp_path / "s.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from unfreeze_core.cli import main
@@ -74,3 +75,44 @@ def test_validate_in_a_subprocess(files: dict[str, Path], run_cli: RunCli) -> No
     assert bad.returncode == 2
     assert "policy.any_of[0].patience: must be >= 0, got -1" in bad.stdout
     assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_a_version_mismatch_does_not_hide_the_other_problems(tmp_path: Path) -> None:
+    path = tmp_path / "v.toml"
+    path.write_text(
+        'version = 2\nbogus = 1\n[policy]\nany_of = [{ type = "fixed_epoch", at = [3, 5, 0] }]\n'
+    )
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "3 problems" in result.output
+    assert "version: must be the integer 1" in result.output
+    assert "bogus: unknown key 'bogus'" in result.output
+    # an element of a list reads as at[2], not 'at: [2] ...'
+    assert "policy.any_of[0].at[2]: must be >= 1, got 0" in result.output
+
+
+def test_the_plugins_hint_is_not_counted_as_a_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from unfreeze_core.cli import validate as command
+    from unfreeze_core.errors import ConfigError, Problem
+
+    def fails(path: Path) -> None:
+        raise ConfigError([Problem("policy.type", "unknown policy type 'x'")])
+
+    monkeypatch.setattr(command, "load_schedule", fails)
+    path = tmp_path / "s.toml"
+    path.write_text("version = 1\n")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "1 problem" in result.output and "2 problems" not in result.output
+    assert "hint: Run 'unfreeze plugins'" in result.output
+    report = json.loads(CliRunner().invoke(main, ["validate", "--json", str(path)]).output)
+    assert len(report["problems"]) == 1
+    assert report["hints"][0].startswith("Run 'unfreeze plugins'")
+
+
+def test_a_real_unknown_type_counts_once(files: dict[str, Path]) -> None:
+    report = json.loads(CliRunner().invoke(main, ["validate", "--json", str(files["bad"])]).output)
+    assert len(report["problems"]) == len(EXPECTED_PROBLEMS)
+    assert "hints" not in report  # the engine's message already says it

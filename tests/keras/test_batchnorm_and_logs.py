@@ -73,12 +73,56 @@ def test_logs_verbose_lines_and_csv_logger(
         "Epoch 4: unfreezing group 'l0' (stage 3/3, 137 of 137 parameters trainable)",
     ]
     assert h.history["unfreeze_stage"] == [1.0, 1.0, 2.0, 3.0]
+    assert h.history["unfreeze_groups_trainable"] == [1.0, 1.0, 2.0, 3.0]
     assert h.history["unfreeze_trainable_params"] == [9.0, 9.0, 81.0, 137.0]
+    assert h.history["unfreeze_steps"] == [2.0, 4.0, 6.0, 8.0]
     with path.open() as f:
         rows = list(csv.DictReader(f))
     assert [float(r["unfreeze_stage"]) for r in rows] == [1.0, 1.0, 2.0, 3.0]
     assert [float(r["unfreeze_lr/l0"]) for r in rows] == pytest.approx([0, 0, 0, 1e-3])
-    assert {"unfreeze_stage_index", "unfreeze_trainable_params", "unfreeze_lr/head"} <= set(rows[0])
+    assert {"unfreeze_groups_trainable", "unfreeze_trainable_params", "unfreeze_lr/head"} <= set(
+        rows[0]
+    )
+    assert "unfreeze_stage_index" not in rows[0]  # the stage number minus 1: no longer logged
+
+
+WARMUP = {
+    "version": 1,
+    "initial": 2,  # two groups train in stage 1: the stage number and the count differ
+    "policy": {"type": "fixed_epoch", "every": 2},
+    "rules": [{"type": "warmup", "steps": 7}, {"type": "discriminative", "factor": 2.6}],
+}
+
+
+def test_a_replay_of_the_schedule_agrees_with_the_run_epoch_by_epoch(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``unfreeze plan --history`` and the driver's logs tell the same story: the same
+    stage numbers, and each group's rate at the epoch's last step, with the steps per
+    epoch read from the history (3 here, so a 7-step warmup ends in epoch 3, not 7)."""
+    from unfreeze_core import load_schedule
+    from unfreeze_core.replay import recorded_groups, replay
+
+    x, y = data(12)
+    model = mlp(widths=(8, 8, 8, 8))  # 5 groups
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    cb = ProgressiveUnfreezing(WARMUP, verbose=2)
+    h = model.fit(x, y, epochs=7, batch_size=4, verbose=0, callbacks=[cb]).history
+    groups = recorded_groups(h)
+    assert groups is not None
+    r = replay(load_schedule(WARMUP), groups, h)
+    assert r.steps_per_epoch == 3
+    assert list(r.stages) == h["unfreeze_stage"] == [1, 1, 2, 2, 3, 3, 4]
+    assert [len(rec.trainable) for rec in r.records] == h["unfreeze_groups_trainable"]
+    assert not r.differs_from_recorded()
+    for g, group in enumerate(groups):
+        logged = h[f"unfreeze_lr/{group.name}"]
+        assert [rec.lr_multipliers_end[g] * 1e-3 for rec in r.records] == pytest.approx(logged)
+    assert h["unfreeze_lr/head"][:3] == pytest.approx([3 / 7 * 1e-3, 6 / 7 * 1e-3, 1e-3])
+    epoch_lines = [line for line in capsys.readouterr().out.splitlines()
+                   if line.startswith("Epoch 3: loss")]
+    assert epoch_lines and len(epoch_lines[0]) < 120
+    assert "stage 2/4, 3 of 5 groups trainable; lr head 1.0e-03" in epoch_lines[0]
 
 
 def test_final_stage_stop_restores_best_weights(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ them.
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,25 +51,60 @@ def load_model_plan(path: Path, schedule: Schedule) -> Plan:
             f"{path}: not a saved Keras model (expected a .keras file written by "
             "model.save('model.keras'), or a legacy .h5 file)"
         )
-    keras = import_keras()
-    # the Keras adapter is imported only here, so that `unfreeze plan` without --model
-    # never loads Keras or TensorFlow
-    from ..keras.plan import plan as plan_model
+    _check_archive(path)
+    with make_console().status(f"Loading Keras and {escape(path.name)} ...", spinner="dots"):
+        keras = import_keras()
+        # the Keras adapter is imported only here, so that `unfreeze plan` without --model
+        # never loads Keras or TensorFlow
+        from ..keras.plan import plan as plan_model
 
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as exc:
-        detail = " ".join(str(exc).split())[:300]
-        raise BadInput(
-            f"{path}: cannot load it as a Keras model ({type(exc).__name__}: {detail}). Give "
-            "a file written by model.save('model.keras'); a model with custom layers needs "
-            "them registered with @keras.saving.register_keras_serializable()."
-        ) from None
+        try:
+            model = keras.models.load_model(path, compile=False)
+        except Exception as exc:
+            detail = " ".join(str(exc).split())[:300]
+            raise BadInput(
+                f"{path}: cannot load it as a Keras model ({type(exc).__name__}: {detail}). "
+                "Give a file written by model.save('model.keras'); a model with custom layers "
+                "needs them registered with @keras.saving.register_keras_serializable()."
+            ) from None
     try:
         return plan_model(model, schedule)
     except (ConfigError, ValueError) as exc:
         message = config_message(exc) if isinstance(exc, ConfigError) else str(exc)
         raise BadInput(f"the schedule does not fit the model in {path}:\n{message}") from None
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_archive(path: Path) -> None:
+    """Reject a ``.keras`` file that is not a zip archive, or an ``.h5`` file that is not
+    HDF5, before Keras loads (Keras reports both as "File not found").
+
+    Raises:
+        BadInput: the file is corrupt or truncated.
+    """
+    size = path.stat().st_size
+    if path.suffix.lower() == ".keras":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+        except (zipfile.BadZipFile, OSError):
+            names = None
+        if names is None or "config.json" not in names:
+            what = "not a zip archive" if names is None else "a zip archive without config.json"
+            raise BadInput(
+                f"{path}: the file is corrupt or truncated ({what}, {size} bytes); a .keras "
+                "file is the zip archive model.save('model.keras') writes. Save the model again."
+            )
+    else:
+        with path.open("rb") as f:
+            head = f.read(len(_HDF5_SIGNATURE))
+        if head != _HDF5_SIGNATURE:
+            raise BadInput(
+                f"{path}: the file is corrupt or not an HDF5 file ({size} bytes); save the "
+                "model again with model.save('model.keras')"
+            )
 
 
 @click.command(short_help="Dry-run a schedule: stages, unfreezing, LR multipliers.")
@@ -82,8 +118,9 @@ def load_model_plan(path: Path, schedule: Schedule) -> Plan:
               help="Epochs to plan (default: the history's length, else 10).")
 @click.option("--groups", "n_groups", type=click.IntRange(min=1),
               help="Number of groups when there is no model.")
-@click.option("--steps-per-epoch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Optimizer steps per epoch (for warmups and other step-based rules).")
+@click.option("--steps-per-epoch", type=click.IntRange(min=1),
+              help="Optimizer steps per epoch, for warmups and other step-based rules "
+                   "(default: what the history records; 1 when nothing depends on it).")
 @click.option("--plot", "plot_file", type=click.Path(path_type=Path),
               help="Also draw the planned timeline into this PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
@@ -94,7 +131,7 @@ def plan(
     history_file: Path | None,
     epochs: int | None,
     n_groups: int | None,
-    steps_per_epoch: int,
+    steps_per_epoch: int | None,
     plot_file: Path | None,
     as_json: bool,
 ) -> None:
@@ -104,8 +141,9 @@ def plan(
     the schedule says), from --groups N, from the schedule itself (groups = N or explicit
     lists), or from the learning-rate columns of a history recorded with the driver.
     With --history the policy is replayed over that run's metrics: this answers "what
-    would this plateau policy have done on my last run?". LR multipliers are relative
-    to the optimizer's base rate, at each epoch's first step.
+    would this plateau policy have done on my last run?". Stages are numbered from 1, as
+    the driver's verbose lines and logs number them. LR multipliers are relative to the
+    optimizer's base rate, at each epoch's last step (the rate the driver logs).
 
     Exit status: 0 ok, 2 bad input (a missing or corrupt file, a schedule that does not
     fit the model, a history without the metric the policy watches).

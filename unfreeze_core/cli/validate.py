@@ -16,22 +16,26 @@ from ._common import EXIT_BAD_INPUT, config_message, describe_schedule, guarded,
 __all__ = ["validate"]
 
 
-def check(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    """``(description lines, problems)`` of one schedule file; no problems means valid."""
+Checked = tuple[list[str], list[dict[str, str]], list[str]]
+
+
+def check(path: Path) -> Checked:
+    """``(description lines, problems, hints)`` of one schedule file; no problems means
+    valid. A hint (such as "Run 'unfreeze plugins' ...") is advice, not a problem: it is
+    never counted among them."""
     if not path.exists():
-        return [], [{"path": "", "message": f"no such file: {path}"}]
+        return [], [{"path": "", "message": f"no such file: {path}"}], []
     if path.is_dir():
-        return [], [{"path": "", "message": f"{path} is a folder, not a .toml or .json file"}]
+        return [], [{"path": "", "message": f"{path} is a folder, not a .toml or .json file"}], []
     try:
         schedule = load_schedule(path)
     except ConfigError as exc:
         problems = [{"path": p.path, "message": p.message} for p in exc.problems]
         text = config_message(exc)
         hinted = any("unfreeze plugins" in p["message"] for p in problems)
-        if "unfreeze plugins" in text and not hinted:
-            problems.append({"path": "", "message": text.splitlines()[-1]})
-        return [], problems
-    return describe_schedule(schedule), []
+        hints = [text.splitlines()[-1]] if "unfreeze plugins" in text and not hinted else []
+        return [], problems, hints
+    return describe_schedule(schedule), [], []
 
 
 @click.command(short_help="Check schedule files, reporting every problem.")
@@ -53,12 +57,13 @@ def validate(schedules: tuple[Path, ...], as_json: bool) -> None:
     if as_json:
         out = [
             {"file": str(path), "valid": not problems, "problems": problems}
-            for path, _, problems in results
+            | ({"hints": hints} if hints else {})
+            for path, _, problems, hints in results
         ]
         click.echo(json.dumps(out if len(out) > 1 else out[0], indent=2))
     else:
         console = make_console()
-        for path, lines, problems in results:
+        for path, lines, problems, hints in results:
             name = escape(str(path))
             if not problems:
                 console.print(f"[green]valid[/]  {name}")
@@ -70,5 +75,7 @@ def validate(schedules: tuple[Path, ...], as_json: bool) -> None:
             for p in problems:
                 where = f"[bold]{escape(p['path'])}[/]: " if p["path"] else ""
                 console.print(f"  {where}{escape(p['message'])}", soft_wrap=True)
-    if any(problems for _, _, problems in results):
+            for hint in hints:
+                console.print(f"  [dim]hint:[/] {escape(hint)}", soft_wrap=True)
+    if any(problems for _, _, problems, _ in results):
         sys.exit(EXIT_BAD_INPUT)

@@ -21,16 +21,26 @@ Keras or backend name) and ``compat`` (the supported-version check).
 from __future__ import annotations
 
 from ..errors import BackupError, DriverError
-from ..timeline import LOG_GRAD_NORM, LOG_LR, LOG_STAGE, LOG_STAGE_INDEX, LOG_TRAINABLE
+from ..timeline import (
+    LOG_GRAD_NORM,
+    LOG_GROUPS,
+    LOG_LR,
+    LOG_STAGE,
+    LOG_STAGE_INDEX,
+    LOG_STEPS,
+    LOG_TRAINABLE,
+)
 from .callback import ProgressiveUnfreezing
 from .layers import LayerRecord, flatten_layers
 from .plan import Plan, PlannedGroup, plan, resolve
 
 __all__ = [
     "LOG_GRAD_NORM",
+    "LOG_GROUPS",
     "LOG_LR",
     "LOG_STAGE",
     "LOG_STAGE_INDEX",
+    "LOG_STEPS",
     "LOG_TRAINABLE",
     "BackupError",
     "DriverError",

@@ -42,7 +42,7 @@ from .epoch_logs import epoch_logs
 from .flags import set_flags, variable_groups
 from .layers import TrainableSnapshot, count_params
 from .optimizer import OptimizerDriver, preflight
-from .plan import Resolution, check_advances, n_stages, resolve
+from .plan import Resolution, check_advances, resolve
 from .tables import ensure_covers, unknown_trainable, unwrap
 
 __all__ = ["DriverError", "ProgressiveUnfreezing"]
@@ -55,7 +55,9 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         schedule: a :class:`~unfreeze_core.Schedule`, or what
             :func:`~unfreeze_core.load_schedule` reads (a dict, a ``.toml``/``.json`` path).
         verbose: 1 prints a line at each stage change and at a final-stage stop, in the
-            style of Keras callbacks.
+            style of Keras callbacks; 2 also one short line per epoch (the loss, the
+            stage, the rates of the trainable groups): with ``fit(verbose=0)``, a
+            readable log of a run with many groups.
         restore_best_weights: at a final-stage stop (``final="stop"``), restore the
             weights of the best epoch of the schedule's ``monitor``.
         backup_dir: folder for a checkpoint written at every epoch end (weights, the full
@@ -63,13 +65,13 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
             resumes after the last completed epoch, at the same stage. Use it instead of
             ``keras.callbacks.BackupAndRestore``.
         delete_backup: remove ``backup_dir`` when ``fit`` completes.
-        log_lr: add each group's effective learning rate to the epoch logs.
+        log_lr: add each group's effective learning rate to the epoch logs (Keras'
+            progress bar prints every key: ``False`` shortens its line).
 
     Epoch logs gain (for ``History``, ``CSVLogger``, ``TensorBoard``; list this callback
-    before them): ``unfreeze_stage`` (groups trainable during the epoch),
-    ``unfreeze_stage_index`` (advances made), ``unfreeze_trainable_params``,
-    ``unfreeze_lr/<group>`` (each group's rate at the epoch's last step, 0 when frozen)
-    and, with a ``GradNorm`` policy, ``unfreeze_grad_norm`` (the last reading).
+    before them; see :mod:`.epoch_logs`): ``unfreeze_stage`` (the stage number, from 1),
+    ``unfreeze_groups_trainable``, ``unfreeze_trainable_params``, ``unfreeze_steps``,
+    ``unfreeze_lr/<group>`` and, with a ``GradNorm`` policy, ``unfreeze_grad_norm``.
 
     Example:
         >>> import keras, numpy as np
@@ -80,8 +82,8 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         >>> cb = ProgressiveUnfreezing(Schedule(FixedEpoch(every=1)))
         >>> h = model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=2, verbose=0,
         ...               callbacks=[cb])
-        >>> h.history["unfreeze_stage"]
-        [1.0, 2.0]
+        >>> h.history["unfreeze_stage"], h.history["unfreeze_groups_trainable"]
+        ([1.0, 2.0], [1.0, 2.0])
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
             schedule if isinstance(schedule, Schedule) else load_schedule(schedule)  # type: ignore[arg-type]
         )
         self.verbose = verbose
+        self._narrator = messages.Narrator(self.schedule, verbose)
         self.restore_best_weights = restore_best_weights
         self.backup = Backup(backup_dir) if backup_dir is not None else None
         self.delete_backup = delete_backup
@@ -182,10 +185,8 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         )
         self.driver.install()
         self._apply(self.state)
-        if self.verbose:
-            messages.say(
-                messages.setup(self.state, self.groups, n_stages(self.schedule, n), self._counts())
-            )
+        self._narrator = messages.Narrator(self.schedule, self.verbose)
+        self._narrator.setup(self.state, self.groups, self._counts)
 
     # --- applying a stage ---------------------------------------------------------------
 
@@ -239,10 +240,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
             if not resume.replays_exactly(self.schedule):
                 warnings.warn(UnfreezeWarning(messages.fast_forwarded(epoch)), stacklevel=3)
         self._apply(self.state)
-        if self.verbose:
-            n = n_stages(self.schedule, self.state.n_groups)
-            messages.say(messages.resumed(epoch, continuing, messages.stage(
-                self.state, self.groups, n, self._counts())))
+        self._narrator.resumed(epoch, continuing, self.state, self.groups, self._counts)
 
     def _abort(self) -> None:
         self._teardown(final=False)
@@ -272,6 +270,8 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         self.timeline.append((epoch, state.stage))
         if logs is not None:
             logs.update(self._logs(state))
+            self._narrator.epoch(epoch, logs, state, self.groups,
+                                 optimizer=self.model.optimizer, step=self._step)
         numeric = self._agree_logs(logs)
         self._feed(EpochEnd(epoch, self._step, numeric), epoch)
         assert self.state is not None
@@ -297,8 +297,10 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         self.state, decision = self.schedule.update(before, event)
         if decision.advanced:
             self._apply(self.state)
-            if self.verbose:
-                self._announce(decision, epoch, mid_epoch)
+            self._narrator.advanced(
+                decision, self.state, self.groups, epoch=epoch, mid_epoch=mid_epoch,
+                epochs=int((self.params or {}).get("epochs") or 0), counts=self._counts,
+            )
             logs = event.logs if isinstance(event, EpochEnd) else None
             notify_stage_change(
                 self.schedule, before, self.state, groups=self.groups, model=self.model, logs=logs
@@ -306,24 +308,12 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         if decision.stop:
             self._stop(decision, epoch)
 
-    def _announce(self, decision: Decision, epoch: int, mid_epoch: bool) -> None:
-        assert self.state is not None
-        epochs = int((self.params or {}).get("epochs") or 0)
-        messages.say(messages.advanced(
-            decision, self.state, self.groups, epoch=epoch, mid_epoch=mid_epoch,
-            last_epoch=epoch + 1 >= epochs > 0,
-            n_stages=n_stages(self.schedule, self.state.n_groups), counts=self._counts(),
-        ))
-
     def _stop(self, decision: Decision, epoch: int) -> None:
         self.model.stop_training = True
         restored = self.restore_best_weights and self._best_weights is not None
         if restored:
             self.model.set_weights(self._best_weights)
-        if self.verbose:
-            messages.say(messages.stopped(
-                decision, epoch=epoch, monitor=self.schedule.resolved_monitor, restored=restored
-            ))
+        self._narrator.stopped(decision, epoch=epoch, restored=restored)
 
     def _save_backup(self, epoch: int) -> None:
         assert self.backup is not None and self.driver is not None and self.state is not None

@@ -1,7 +1,9 @@
 """What the driver adds to Keras' epoch logs (for ``History``, ``CSVLogger``, TensorBoard).
 
 The keys are the timeline's (``unfreeze_stage``, ``unfreeze_lr/<group>``, ...), so that
-``unfreeze plot`` and ``plan --history`` read what a run wrote.
+``unfreeze plot`` and ``plan --history`` read what a run wrote, and use the verbose
+lines' words: ``unfreeze_stage`` is the stage number of "stage 2/5" (from 1),
+``unfreeze_groups_trainable`` the count of groups that train.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from typing import Any
 import keras
 
 from ..schedule import Schedule, ScheduleState
-from ..timeline import LOG_GRAD_NORM, LOG_LR, LOG_STAGE, LOG_STAGE_INDEX, LOG_TRAINABLE
+from ..timeline import LOG_GRAD_NORM, LOG_GROUPS, LOG_LR, LOG_STAGE, LOG_STEPS, LOG_TRAINABLE
 from . import internals
 from .agreement import to_float
 from .tables import unwrap
 
-__all__ = ["base_rate", "epoch_logs"]
+__all__ = ["base_rate", "epoch_logs", "group_rates"]
 
 
 def base_rate(optimizer: Any, step: int) -> float:
@@ -29,6 +31,16 @@ def base_rate(optimizer: Any, step: int) -> float:
         return float(keras.ops.convert_to_numpy(lr(step)))
     value = to_float(opt.learning_rate)
     return value if value is not None else float("nan")
+
+
+def group_rates(
+    schedule: Schedule, state: ScheduleState, n_groups: int, *, optimizer: Any, step: int
+) -> list[float]:
+    """Each group's effective rate at the last step of an epoch that ended at optimizer
+    step ``step`` (0 while frozen): the convention of the logs, the plot and ``plan``."""
+    last = max(step - 1, 0)
+    base = base_rate(optimizer, last)
+    return [base * m for m in schedule.lr_multipliers(state, step=last)][:n_groups]
 
 
 def epoch_logs(
@@ -48,16 +60,15 @@ def epoch_logs(
     Each group's rate is the one at the epoch's last step, 0 while frozen.
     """
     out = {
-        LOG_STAGE: float(state.stage),
-        LOG_STAGE_INDEX: float(state.stage_index),
+        LOG_STAGE: float(state.stage_index + 1),
+        LOG_GROUPS: float(len(state.trainable)),
         LOG_TRAINABLE: float(trainable_params),
+        LOG_STEPS: float(step),
     }
     if grad_norm is not None:
         out[LOG_GRAD_NORM] = grad_norm
     if log_lr:
-        last = max(step - 1, 0)
-        base = base_rate(optimizer, last)
-        mults = schedule.lr_multipliers(state, step=last)
-        for group, m in zip(groups, mults, strict=False):
-            out[LOG_LR + group.name] = base * m
+        rates = group_rates(schedule, state, len(groups), optimizer=optimizer, step=step)
+        for group, rate in zip(groups, rates, strict=False):
+            out[LOG_LR + group.name] = rate
     return out
