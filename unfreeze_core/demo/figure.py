@@ -75,6 +75,7 @@ def draw_comparison(
     *,
     title: str,
     scored: str,
+    curves_of: str = "",
     dpi: int = 200,
 ) -> list[Path]:
     """Draw the comparison of ``results`` (strategy key -> one result per seed) into the
@@ -82,7 +83,8 @@ def draw_comparison(
 
     The curves are the first seed's; the bars are means over the seeds, with the standard
     deviation as error bars when there are several. ``scored`` says which epoch's weights
-    the bars show (e.g. "best epoch by val_loss").
+    the bars show (e.g. "best epoch by val_loss"), ``curves_of`` which run the curves
+    are (e.g. "seed 0", when there are several).
     """
     plt = require_matplotlib()
     path = Path(path)
@@ -102,7 +104,8 @@ def draw_comparison(
             _mark_unfreezes(curves, progressive[0].history, colours[PROGRESSIVE])
         curves.set_xlabel("epoch")
         curves.set_ylabel("validation accuracy (digits 5-9)")
-        curves.set_title("Target task while fine-tuning (★ = epoch scored)", loc="left")
+        of = f", {curves_of}" if curves_of else ""
+        curves.set_title(f"Target task while fine-tuning{of} (★ = epoch scored)", loc="left")
         curves.grid(alpha=0.3)
         curves.legend(loc="center right", frameon=True, framealpha=0.9, edgecolor="none")
         _draw_bars(bars, results, colours)
@@ -157,12 +160,12 @@ def _draw_bars(ax: Any, results: Mapping[str, Sequence[Result]], colours: Mappin
                    label=what if i == 0 else None, capsize=3)
             ax.annotate(f"{mean:.2f}", (i + offset, mean + std), xytext=(0, 2),
                         textcoords="offset points", ha="center", va="bottom", fontsize=8)
-    ax.axhline(before, color="0.3", lw=1, ls="--")
-    ax.annotate(f"source accuracy before: {before:.2f}", (len(keys) - 0.5, before),
-                xytext=(0, 3), textcoords="offset points", ha="right", fontsize=8, color="0.3")
+    ax.axhline(before, color="0.3", lw=1, ls="--",
+               label=f"source accuracy before fine-tuning ({before:.2f})")
     ax.set_xticks(range(len(keys)),
                   [_wrap(results[k][0].label) for k in keys], fontsize=8)
-    ax.set_ylim(0, 1.22)
+    ax.set_ylim(0, 1.32)  # room for the legend above the bars
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_ylabel("accuracy on the test sets")
     ax.legend(loc="upper left", frameon=False, fontsize=8, ncols=1)
 

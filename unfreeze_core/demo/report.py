@@ -232,6 +232,7 @@ def writers(
     def comparison() -> list[Path]:
         return draw_comparison(
             results, out / COMPARISON, scored=scored(settings),
+            curves_of=f"seed {settings.seed}" if repeats > 1 else "",
             title=f"unfreeze demo: digits 0-4 → 5-9 from {settings.labels_per_class} labels "
                   f"per class, {settings.epochs} epochs each ({seeds})",
         )
