@@ -71,7 +71,7 @@ def picture_format(path: str | Path) -> str:
     """The format of the picture file ``path``, from its suffix.
 
     Raises:
-        HistoryError: not one of :data:`FORMATS`.
+        HistoryError: not one of ``FORMATS`` (png, svg, pdf).
 
     Example:
         >>> picture_format("run/timeline.svg")

@@ -69,7 +69,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
             progress bar prints every key: ``False`` shortens its line).
 
     Epoch logs gain (for ``History``, ``CSVLogger``, ``TensorBoard``; list this callback
-    before them; see :mod:`.epoch_logs`): ``unfreeze_stage`` (the stage number, from 1),
+    before them): ``unfreeze_stage`` (the stage number, from 1),
     ``unfreeze_groups_trainable``, ``unfreeze_trainable_params``, ``unfreeze_steps``,
     ``unfreeze_lr/<group>`` and, with a ``GradNorm`` policy, ``unfreeze_grad_norm``.
 
