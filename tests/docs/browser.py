@@ -138,6 +138,12 @@ class Server(socketserver.ThreadingTCPServer):
     done = threading.Event()
     wait_s = 60.0
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser that drops a connection (a favicon request while it shuts down) is
+        # not an error of the site; anything else is printed as usual.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 @contextmanager
 def serve(site: Path, pages: Sequence[str] = (), wait_s: float = 60) -> Iterator[Server]:
