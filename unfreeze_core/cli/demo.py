@@ -33,7 +33,7 @@ from ..demo.figure import has_matplotlib
 from ..demo.report import COMPARISON, TIE, results_table, summarize, verdict, writers
 from ..demo.strategies import Result, Settings, Strategy, progressive, quick_schedule
 from ..schedule import Schedule
-from ..timeline import LOG_LR, LOG_STAGE, LOG_STAGE_INDEX, LOG_TRAINABLE, human
+from ..timeline import LOG_GROUPS, LOG_LR, LOG_STAGE, LOG_STAGE_INDEX, LOG_TRAINABLE, human
 from ._common import (
     BadInput,
     describe_schedule,
@@ -280,15 +280,11 @@ def _scored(settings: Settings, result: Result) -> str:
     return f"{which} {result.best_epoch} of {result.epochs}"
 
 
-_LOG_GROUPS = "unfreeze_groups_trainable"
-"""The driver's count of trainable groups (newer logs; older ones counted them in
-``unfreeze_stage`` and had ``unfreeze_stage_index``)."""
-
-
 def _during(logs: Mapping[str, float]) -> tuple[float, float]:
-    """The epoch's stage index (from 0) and groups trainable, from old or new logs."""
-    if _LOG_GROUPS in logs:
-        return logs.get(LOG_STAGE, math.nan) - 1, logs[_LOG_GROUPS]
+    """The epoch's stage index (from 0) and groups trainable, from the driver's logs (older
+    ones counted the groups in ``unfreeze_stage`` and had ``unfreeze_stage_index``)."""
+    if LOG_GROUPS in logs:
+        return logs.get(LOG_STAGE, math.nan) - 1, logs[LOG_GROUPS]
     return logs.get(LOG_STAGE_INDEX, math.nan), logs.get(LOG_STAGE, math.nan)
 
 
