@@ -31,7 +31,7 @@ import keras
 import numpy as np
 
 from unfreeze_core import Discriminative, FixedEpoch, GradNorm, Plateau, Schedule, Warmup
-from unfreeze_core.keras import ProgressiveUnfreezing
+from unfreeze_core.keras import LOG_GROUPS, ProgressiveUnfreezing
 
 from .common import REPO, log, mean_std
 
@@ -278,7 +278,7 @@ class Ablation:
             "source_accuracy_before": self.source_accuracy,
             "source_accuracy_after": _accuracy(source, t.source_test),
             "seconds": seconds,
-            "stages": [int(s) for s in h.get("unfreeze_stage", [])],
+            "stages": [int(s) for s in h.get(LOG_GROUPS, [])],  # groups trainable
         }
         del target, source, backbone
         gc.collect()

@@ -36,7 +36,7 @@ import keras
 import numpy as np
 
 from unfreeze_core import Discriminative, FixedEpoch, GradNorm, Schedule, StageScaled, Warmup
-from unfreeze_core.keras import ProgressiveUnfreezing, resolve
+from unfreeze_core.keras import LOG_GROUPS, ProgressiveUnfreezing, resolve
 
 from .common import Stopwatch, log, median, quiet_gc, rotated, summary
 from .models import SpeedCase
@@ -285,7 +285,7 @@ class Runner:
                 model.compile(optimizer=_optimizer(), loss=_loss())
                 driver = ProgressiveUnfreezing(self.schedules[side])
                 history = self.fit(model, self.epochs, [clock, driver])
-                stages = [int(s) for s in history.history["unfreeze_stage"]]
+                stages = [int(s) for s in history.history[LOG_GROUPS]]  # groups trainable
             cpu = time.process_time() - cpu
         weights = model.get_weights()
         del model
