@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "unfreeze_core.lr_rules": 2,
     "unfreeze_core.lr_rules.": 2,
     "unfreeze_core.groupings": 2,
+    "unfreeze_core.groupings.": 2,
     "unfreeze_core.policy_tree": 2,
     # the schedule: never the config format, the registry or the plugins
     "unfreeze_core.schedule": 3,

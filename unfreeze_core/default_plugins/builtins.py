@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..groupings import Auto, ByCount, ByLayers, ByPatterns
+from ..groupings import FAMILIES, Auto, ByCount, ByLayers, ByPatterns, PerLayer
 from ..hookspecs import hookimpl
 from ..lr_rules import Discriminative, Product, StageScaled, Warmup
 from ..policies import AllOf, AnyOf, FixedEpoch, GradNorm, MinEpochs, Plateau
@@ -34,3 +34,6 @@ def register_groupings(register: Any) -> None:
     register("count", ByCount)
     register("patterns", ByPatterns)
     register("layers", ByLayers)
+    register("per_layer", PerLayer)
+    for family in FAMILIES:  # the model families Auto knows, each a grouping by name
+        register(family.name, family)

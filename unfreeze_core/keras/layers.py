@@ -17,6 +17,7 @@ import keras
 
 from ..groupings import LayerInfo
 from . import internals
+from .graph import graph_order
 
 __all__ = ["LayerRecord", "TrainableSnapshot", "flatten_layers", "is_batchnorm", "own_variables"]
 
@@ -83,12 +84,51 @@ def iter_sublayers(model: Any) -> Iterator[tuple[str, Any]]:
     yield from _walk(model, "", {id(model)})
 
 
+def _forward(
+    layer: Any, prefix: str, seen: set[int], entry_clean: bool, inside_clean: bool
+) -> Iterator[tuple[str, Any, bool]]:
+    """Like :func:`_walk`, children in the graph's forward order, each with whether a
+    group may start at it (see ``keras/graph.py``)."""
+    children = [c for c in internals.sublayers(layer) if id(c) not in seen]
+    ordered = graph_order(layer) if isinstance(layer, keras.Model) else None
+    flags: dict[int, tuple[bool, bool]] = {}
+    if ordered is not None and ordered.layers:
+        rank = {id(c): i for i, c in enumerate(ordered.layers)}
+        children.sort(key=lambda c: rank.get(id(c), len(rank)))
+        for c, clean, bypassed in zip(ordered.layers, ordered.clean, ordered.bypassed,
+                                      strict=True):
+            flags[id(c)] = (clean, bypassed)
+    # a plain Layer that holds sublayers (a transformer block) is never cut inside;
+    # a model without a known graph (Sequential, subclassed) is cut between its layers
+    splittable = isinstance(layer, keras.Model)
+    first = True
+    for child in children:
+        if id(child) in seen:
+            continue
+        seen.add(id(child))
+        clean, bypassed = flags.get(id(child), (True, False))
+        ok = entry_clean if first else (inside_clean and splittable and clean)
+        first = False
+        path = f"{prefix}/{child.name}" if prefix else str(child.name)
+        yield path, child, ok
+        yield from _forward(child, path, seen, ok, inside_clean and splittable and not bypassed)
+
+
+def forward_sublayers(model: Any) -> Iterator[tuple[str, Any, bool]]:
+    """Every sublayer of ``model`` with its path, in forward order (functional graphs
+    ordered by the graph, see ``keras/graph.py``), and whether a group may start at it."""
+    yield from _forward(model, "", {id(model)}, True, True)
+
+
 def flatten_layers(model: Any) -> list[LayerRecord]:
     """The layers of ``model`` that own weights, in forward order, nested models opened.
 
-    Functional and Sequential models list their layers in forward (topological) order;
-    subclassed models in the order their layers were assigned, the best order available
-    without tracing. Layers without weights (inputs, activations, pooling) are skipped.
+    Functional models list their layers in the graph's forward order (depth-first from
+    the outputs, a residual block's main branch before its shortcut: ``keras/graph.py``),
+    Sequential models in their order, subclassed models in the order their layers were
+    assigned, the best order available without tracing. Each record's
+    ``LayerInfo.cut_before`` says whether a group may start at it without splitting a
+    residual block. Layers without weights (inputs, activations, pooling) are skipped.
     Weights a subclassed model creates itself (``self.add_weight`` in the model, not in
     a sublayer) form one more record, named after the model and placed last, with the
     head: they usually act on the output (a temperature, a scale, a bias).
@@ -107,8 +147,10 @@ def flatten_layers(model: Any) -> list[LayerRecord]:
         )
     records: list[LayerRecord] = []
     paths: set[str] = set()
-    for path, layer in iter_sublayers(model):
+    pending_cut = False  # a clean cut before a weightless layer passes to the next one
+    for path, layer, cut in forward_sublayers(model):
         variables = own_variables(layer)
+        pending_cut = pending_cut or cut
         if not variables:
             continue
         unique = path
@@ -118,7 +160,8 @@ def flatten_layers(model: Any) -> list[LayerRecord]:
             unique = f"{path}#{k}"
         paths.add(unique)
         n_params = int(sum(_size(v) for v in variables))
-        info = LayerInfo(unique, str(layer.name), n_params, is_batchnorm(layer))
+        info = LayerInfo(unique, str(layer.name), n_params, is_batchnorm(layer), pending_cut)
+        pending_cut = False
         records.append(LayerRecord(info, layer, tuple(variables)))
     direct = own_variables(model)
     if direct:

@@ -15,14 +15,19 @@ from typing import Any
 import attrs
 
 from ..errors import ConfigError, Problem
-from ..groupings import Auto, Group
+from ..groupings import Auto, Family, Group, describe, many_groups_note
+from ..plugins import get_registry
 from ..policies.fixed_epoch import FixedEpoch
 from ..policy_tree import leaves, walk
 from ..replay import first_epochs
 from ..schedule import Schedule
+from .advice import unreached_layers
 from .layers import LayerRecord, flatten_layers
 
-__all__ = ["Plan", "PlannedGroup", "Resolution", "check_advances", "n_stages", "plan", "resolve"]
+__all__ = [
+    "Plan", "PlannedGroup", "Resolution", "check_advances", "installed_families", "n_stages",
+    "plan", "resolve", "shorten",
+]
 
 
 @attrs.frozen(eq=False)
@@ -36,6 +41,8 @@ class Resolution:
         batchnorm: BatchNormalization layers handled by the schedule's ``batchnorm``
             mode rather than by a group (all of them unless the mode is ``"follow"``).
         ungrouped: other weighted layers in no group (``ByLayers`` leaves them frozen).
+        rule: which rule grouped the model and why (``"recognised as ResNet
+            (keras.applications): 6 groups: conv1..conv5, head"``).
     """
 
     records: tuple[LayerRecord, ...]
@@ -43,6 +50,13 @@ class Resolution:
     members: tuple[tuple[LayerRecord, ...], ...]
     batchnorm: tuple[LayerRecord, ...]
     ungrouped: tuple[LayerRecord, ...]
+    rule: str = ""
+
+
+def installed_families() -> list[Family]:
+    """The model families the installed plugins register (the built-ins first), in the
+    order ``Auto`` tries them."""
+    return [e.factory for e in get_registry() if isinstance(e.factory, Family)]
 
 
 def resolve(model: Any, schedule: Schedule) -> Resolution:
@@ -59,7 +73,13 @@ def resolve(model: Any, schedule: Schedule) -> Resolution:
     records = tuple(flatten_layers(model))
     follow = schedule.batchnorm == "follow"
     candidates = [r for r in records if follow or not r.info.is_batchnorm]
-    groups = schedule.groups.resolve([r.info for r in candidates])
+    infos = [r.info for r in candidates]
+    if isinstance(schedule.groups, Auto):
+        choice = schedule.groups.choose(infos, installed_families())
+        groups, rule = choice.groups, choice.reason
+    else:
+        groups = schedule.groups.resolve(infos)
+        rule = describe(schedule.groups, groups)
     by_path = {r.path: r for r in records}
     members = tuple(tuple(by_path[p] for p in g.layers) for g in groups)
     grouped = {p for g in groups for p in g.layers}
@@ -69,7 +89,7 @@ def resolve(model: Any, schedule: Schedule) -> Resolution:
     )
     if not isinstance(schedule.groups, Auto) and not groups:
         raise ConfigError([Problem("groups", "the grouping produced no group")])
-    return Resolution(records, tuple(groups), members, bn, ungrouped)
+    return Resolution(records, tuple(groups), members, bn, ungrouped, rule)
 
 
 def n_stages(schedule: Schedule, n_groups: int) -> int:
@@ -137,9 +157,29 @@ class PlannedGroup:
     epoch: int | None
 
 
+def shorten(name: str, width: int) -> str:
+    """``name`` in at most ``width`` characters, cut from the middle so that both ends
+    (the backbone and the block number) stay readable.
+
+    Example:
+        >>> shorten("bert_backbone/transformer_layer_11", 24)
+        'bert_backbon…er_layer_11'
+    """
+    if len(name) <= width:
+        return name
+    tail = (width - 1) // 2
+    return name[: width - 1 - tail] + "…" + name[len(name) - tail :]
+
+
 @attrs.frozen
 class Plan:
-    """What the driver will do with a model: its groups and when each unfreezes."""
+    """What the driver will do with a model: its groups and when each unfreezes.
+
+    Attributes:
+        rule: which rule grouped the model and why.
+        unreached: per group index, its layers no output of the model depends on
+            (they never receive a gradient).
+    """
 
     groups: tuple[PlannedGroup, ...]
     n_stages: int
@@ -147,21 +187,31 @@ class Plan:
     batchnorm: str
     batchnorm_layers: tuple[str, ...]
     ungrouped: tuple[str, ...]
+    rule: str = ""
+    unreached: Mapping[int, tuple[str, ...]] = attrs.field(factory=dict)
 
-    def format(self) -> str:
-        """A plain-text table, one group per line, head last."""
+    def format(self, width: int = 100) -> str:
+        """A plain-text table, one group per line, head last, within ``width`` columns
+        where the group names allow (a longer name is shortened in the middle)."""
+        fixed = 3 + 2 + 1 + 6 + 1 + 12 + 2 + 5 + 2 + 5
+        longest = max((len(g.name) for g in self.groups), default=5)
+        col = max(5, min(longest, max(width - fixed, 24)))
         lines = [
             f"{len(self.groups)} group{'s' * (len(self.groups) != 1)}, "
             f"{self.n_stages} stage{'s' * (self.n_stages != 1)}, "
             f"{self.total_params:,} parameters that can train; batchnorm={self.batchnorm!r}",
-            f"{'#':>3}  {'group':<32} {'layers':>6} {'params':>12}  {'stage':>5}  {'epoch':>5}",
         ]
+        if self.rule:
+            lines.append(f"grouping: {self.rule}")
+        lines.append(
+            f"{'#':>3}  {'group':<{col}} {'layers':>6} {'params':>12}  {'stage':>5}  {'epoch':>5}"
+        )
         for g in self.groups:
             stage = "-" if g.stage_index is None else str(g.stage_index + 1)
             epoch = "-" if g.epoch is None else str(g.epoch + 1)
             lines.append(
-                f"{g.index:>3}  {g.name[:32]:<32} {len(g.layers):>6} {g.n_params:>12,}  "
-                f"{stage:>5}  {epoch:>5}"
+                f"{g.index:>3}  {shorten(g.name, col):<{col}} {len(g.layers):>6} "
+                f"{g.n_params:>12,}  {stage:>5}  {epoch:>5}"
             )
         if self.batchnorm_layers:
             lines.append(f"{len(self.batchnorm_layers)} BatchNormalization layers follow "
@@ -169,6 +219,15 @@ class Plan:
         if self.ungrouped:
             lines.append(f"{len(self.ungrouped)} weighted layers in no group stay frozen: "
                          + ", ".join(self.ungrouped[:10]))
+        for i, layers in sorted(self.unreached.items()):
+            lines.append(
+                f"note: no output depends on {', '.join(layers[:5])}"
+                f"{', ...' if len(layers) > 5 else ''} (group {self.groups[i].name!r}): "
+                "it never receives a gradient"
+            )
+        many = many_groups_note(len(self.groups))
+        if many:
+            lines.append(f"note: {many}")
         return "\n".join(lines)
 
     def with_first_epochs(self, first: Mapping[int, int]) -> Plan:
@@ -217,6 +276,8 @@ def plan(model: Any, schedule: Schedule, *, epochs: int | None = None) -> Plan:
         PlannedGroup(i, g.name, g.layers, g.n_params, stage_of[i], None)
         for i, g in enumerate(res.groups)
     )
+    dead = unreached_layers(model)
+    unreached = {i: tuple(p for p in g.layers if p in dead) for i, g in enumerate(res.groups)}
     planned = Plan(
         groups=groups,
         n_stages=n_stages(schedule, n),
@@ -225,6 +286,8 @@ def plan(model: Any, schedule: Schedule, *, epochs: int | None = None) -> Plan:
         batchnorm=schedule.batchnorm,
         batchnorm_layers=tuple(r.path for r in res.batchnorm),
         ungrouped=tuple(r.path for r in res.ungrouped),
+        rule=res.rule,
+        unreached={i: ps for i, ps in unreached.items() if ps},
     )
     # a timetable whose triggers are all FixedEpoch reads no metric: a dry run over any
     # history gives its epochs exactly

@@ -1,97 +1,38 @@
-"""Groupings: how a model's layers are split into groups, input side first.
-
-A grouping works on plain :class:`LayerInfo` records (the driver flattens a Keras model
-into them, descending into nested models), so it is pure Python and testable without
-TensorFlow. Every grouping returns groups in forward order: group 0 is nearest the
-input, the last group is the head.
-"""
+"""The groupings a user spells out: one group per layer, a count, patterns, layer lists."""
 
 from __future__ import annotations
 
 import bisect
 import difflib
 import re
-from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import attrs
 
-from .errors import ConfigError, Problem, join_path
-from .fields import REQUIRED, arg, described, each, ge, non_empty, shown
+from ..errors import ConfigError, Problem
+from ..fields import REQUIRED, arg, described, each, ge, non_empty, shown
+from .base import Group, LayerInfo, available, make_group, require_layers
 
-__all__ = [
-    "Auto",
-    "ByCount",
-    "ByLayers",
-    "ByPatterns",
-    "Group",
-    "Grouping",
-    "LayerInfo",
-    "MAX_PATTERN_LENGTH",
-    "to_grouping",
-]
+__all__ = ["MAX_PATTERN_LENGTH", "ByCount", "ByLayers", "ByPatterns", "PerLayer"]
 
 MAX_PATTERN_LENGTH = 1000
 """The longest group pattern accepted (longer ones are refused before compiling)."""
 
 
 @attrs.frozen
-class LayerInfo:
-    """One layer that owns weights, as the driver sees it.
+class PerLayer:
+    """Every layer that owns weights is its own group, in forward order.
 
-    ``path`` is unique (``"resnet50/conv2_block1_1_conv"`` for a layer nested in a
-    backbone); ``name`` is the layer's own name.
+    What ``Auto`` gives a model of at most 16 weighted layers that it does not
+    recognise; a big network this way has as many stages as layers.
     """
 
-    path: str
-    name: str
-    n_params: int
-    is_batchnorm: bool = False
-
-
-@attrs.frozen
-class Group:
-    """A named, ordered set of layers (by path) that unfreezes together."""
-
-    name: str
-    layers: tuple[str, ...]
-    n_params: int
-
-
-@runtime_checkable
-class Grouping(Protocol):
-    """What a grouping implements: layers in, groups out (input side first)."""
-
-    def resolve(self, layers: Sequence[LayerInfo]) -> tuple[Group, ...]: ...
-
-
-def _group(name: str, members: Sequence[LayerInfo]) -> Group:
-    return Group(name, tuple(m.path for m in members), sum(m.n_params for m in members))
-
-
-def _available(layers: Sequence[LayerInfo], limit: int = 40) -> str:
-    names = [la.path for la in layers]
-    shown = ", ".join(names[:limit])
-    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
-    return shown + more
-
-
-def _require_layers(layers: Sequence[LayerInfo], source: str) -> None:
-    if not layers:
-        raise ConfigError(
-            [Problem("groups", "the model has no layer with weights to group")], source=source
-        )
-
-
-@attrs.frozen
-class Auto:
-    """Every layer that owns weights is its own group, in forward order."""
-
-    type_name: ClassVar[str] = "auto"
+    type_name: ClassVar[str] = "per_layer"
 
     def resolve(self, layers: Sequence[LayerInfo]) -> tuple[Group, ...]:
-        _require_layers(layers, "Auto")
-        return tuple(_group(la.path, [la]) for la in layers)
+        require_layers(layers, "PerLayer")
+        return tuple(make_group(la.path, [la]) for la in layers)
 
 
 @attrs.frozen
@@ -107,7 +48,7 @@ class ByCount:
     n: int = arg(REQUIRED, ge(1), doc="Number of groups.")
 
     def resolve(self, layers: Sequence[LayerInfo]) -> tuple[Group, ...]:
-        _require_layers(layers, "ByCount")
+        require_layers(layers, "ByCount")
         if self.n > len(layers):
             raise ConfigError(
                 [
@@ -135,7 +76,9 @@ class ByCount:
             high = len(layers) - (self.n - k)
             cuts.append(min(max(end, low), high))
         bounds = [0, *cuts, len(layers)]
-        return tuple(_group(f"group_{g}", layers[bounds[g] : bounds[g + 1]]) for g in range(self.n))
+        return tuple(
+            make_group(f"group_{g}", layers[bounds[g] : bounds[g + 1]]) for g in range(self.n)
+        )
 
 
 @described("a valid regular expression")
@@ -169,7 +112,7 @@ class ByPatterns:
     head: bool = arg(True, doc="Give unmatched top layers a group of their own.")
 
     def resolve(self, layers: Sequence[LayerInfo]) -> tuple[Group, ...]:
-        _require_layers(layers, "ByPatterns")
+        require_layers(layers, "ByPatterns")
         compiled = [re.compile(p) for p in self.patterns]
         keys: list[str | None] = []
         matched = [False] * len(compiled)
@@ -185,7 +128,7 @@ class ByPatterns:
         problems = [
             Problem(
                 f"groups.patterns[{i}]",
-                f"{self.patterns[i]!r} matches no layer; layers are: {_available(layers)}",
+                f"{self.patterns[i]!r} matches no layer; layers are: {available(layers)}",
             )
             for i, ok in enumerate(matched)
             if not ok
@@ -205,24 +148,89 @@ class ByPatterns:
                 order.append(current)
                 members[current] = []
             members[current].append(la)
-        return tuple(_group(name, members[name]) for name in order)
+        return tuple(make_group(name, members[name]) for name in order)
+
+
+@described("non-empty lists of layer names (or a table of them by group name)")
+def _layer_lists_problem(value: Any) -> str | None:
+    if not isinstance(value, Mapping) and (
+        isinstance(value, str) or not isinstance(value, Sequence)
+    ):
+        return f"must be a list of lists of layer names, or a table of them, got {shown(value)}"
+    lists = list(value.values()) if isinstance(value, Mapping) else list(value)
+    if not lists:
+        return "must not be empty"
+    for i, names in enumerate(lists):
+        key = repr(list(value)[i]) if isinstance(value, Mapping) else str(i)
+        if isinstance(names, str) or not isinstance(names, Sequence):
+            return f"[{key}] must be a list of layer names, got {shown(names)}"
+        if not names:
+            return f"[{key}] must not be empty"
+        if not all(isinstance(n, str) for n in names):
+            return f"[{key}] must hold layer names (strings), got {shown(names)}"
+    return None
 
 
 @attrs.frozen
 class ByLayers:
     """Explicit groups: lists of layer names (or paths), input side first.
 
-    Layers listed nowhere stay frozen for the whole run.
+    Name the groups with a dict (``ByLayers({"embeddings": [...], "encoder": [...]})``,
+    a table in configs) or with ``names=[...]``; unnamed groups are ``group_0``,
+    ``group_1``, ... . The names appear in plans, messages, logs and plots. Layers
+    listed nowhere stay frozen for the whole run.
+
+    Example:
+        >>> g = ByLayers({"low": ["conv1"], "high": ["conv2", "conv3"]})
+        >>> g.groups, g.names
+        ((('conv1',), ('conv2', 'conv3')), ('low', 'high'))
     """
 
     type_name: ClassVar[str] = "layers"
 
-    groups: Sequence[Sequence[str]] = arg(
-        REQUIRED, non_empty, each(non_empty), doc="Lists of layer names, input side first."
+    groups: Sequence[Sequence[str]] | Mapping[str, Sequence[str]] = arg(
+        REQUIRED,
+        _layer_lists_problem,
+        doc="Lists of layer names, input side first; a table names each group.",
+    )
+    names: Sequence[str] | None = arg(
+        None, doc="A name per group (default: the table's keys, else group_0, group_1, ...)."
     )
 
+    def __attrs_post_init__(self) -> None:
+        groups: Any = self.groups
+        if isinstance(groups, Mapping):
+            if self.names is not None:
+                raise ConfigError(
+                    [Problem("names", "give names either as the table's keys or as names=")],
+                    source="ByLayers",
+                )
+            object.__setattr__(self, "names", tuple(str(k) for k in groups))
+            groups = groups.values()
+        object.__setattr__(self, "groups", tuple(tuple(g) for g in groups))
+        names = self.names
+        if names is not None:
+            problem = None
+            if len(names) != len(self.groups):
+                problem = f"gives {len(names)} names for {len(self.groups)} groups"
+            elif len(set(names)) != len(names):
+                twice = sorted({n for n in names if list(names).count(n) > 1})
+                problem = f"names a group twice: {', '.join(map(repr, twice))}"
+            elif not all(isinstance(n, str) and n.strip() for n in names):
+                problem = "must be non-empty strings"
+            if problem:
+                raise ConfigError([Problem("names", problem)], source="ByLayers")
+            object.__setattr__(self, "names", tuple(names))
+
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        """The groups' names: ``names`` when given, else ``group_0``, ``group_1``, ..."""
+        if self.names is not None:
+            return tuple(self.names)
+        return tuple(f"group_{g}" for g in range(len(self.groups)))
+
     def resolve(self, layers: Sequence[LayerInfo]) -> tuple[Group, ...]:
-        _require_layers(layers, "ByLayers")
+        require_layers(layers, "ByLayers")
         by_key: dict[str, LayerInfo] = {}
         for la in layers:
             by_key.setdefault(la.path, la)
@@ -230,7 +238,7 @@ class ByLayers:
         problems: list[Problem] = []
         seen: dict[str, str] = {}
         result = []
-        for g, names in enumerate(self.groups):
+        for g, (label, names) in enumerate(zip(self.group_names, self.groups, strict=True)):
             members = []
             for j, name in enumerate(names):
                 where = f"groups.groups[{g}][{j}]"
@@ -241,7 +249,7 @@ class ByLayers:
                     hint += "."
                     problems.append(
                         Problem(
-                            where, f"no layer named {name!r}{hint} Layers are: {_available(layers)}"
+                            where, f"no layer named {name!r}{hint} Layers are: {available(layers)}"
                         )
                     )
                     continue
@@ -250,52 +258,9 @@ class ByLayers:
                         Problem(where, f"layer {name!r} is already in {seen[found.path]}")
                     )
                     continue
-                seen[found.path] = f"group {g}"
+                seen[found.path] = f"group {label!r}" if self.names is not None else f"group {g}"
                 members.append(found)
-            result.append(_group(f"group_{g}", members))
+            result.append(make_group(label, members))
         if problems:
             raise ConfigError(problems, source="ByLayers")
         return tuple(result)
-
-
-def to_grouping(value: Any) -> Any:
-    """The Python short forms of ``Schedule(groups=...)``, mapped straight to classes.
-
-    ``"auto"`` is :class:`Auto`, an integer ``n`` is ``ByCount(n)``, a list of strings
-    is :class:`ByPatterns`, a list of lists is :class:`ByLayers`; anything else is
-    returned as it is (a grouping object). Names of other groupings are resolved only
-    from configs, through the registry (:func:`~unfreeze_core.load_schedule`).
-
-    Example:
-        >>> to_grouping(4), to_grouping(["conv4_", "conv5_"]).patterns
-        (ByCount(n=4), ('conv4_', 'conv5_'))
-    """
-    if isinstance(value, bool):
-        return value
-    try:
-        if isinstance(value, str):
-            if value == "auto":
-                return Auto()
-            raise ConfigError(
-                [
-                    Problem(
-                        "",
-                        f"a grouping given by name ({shown(value)}) is read only from configs: "
-                        "use load_schedule({..., 'groups': name}), or pass a grouping object "
-                        "(Auto(), ByCount(n), ByPatterns(...), ByLayers(...))",
-                    )
-                ]
-            )
-        if isinstance(value, int):
-            return ByCount(value)
-        if isinstance(value, (list, tuple)) and value:
-            if all(isinstance(v, str) for v in value):
-                return ByPatterns(patterns=tuple(value))
-            if all(isinstance(v, (list, tuple)) for v in value):
-                return ByLayers(groups=tuple(tuple(v) for v in value))
-    except ConfigError as exc:
-        raise ConfigError(
-            [Problem(join_path("groups", p.path), p.message) for p in exc.problems],
-            source="Schedule",
-        ) from None
-    return value
