@@ -223,3 +223,28 @@ def test_a_family_model_trains_progressively() -> None:
     # after each epoch one more block: blocks_12-13, then blocks_6-11
     assert {"conv_pw_13", "conv_dw_12", "conv_pw_6", "conv_dw_6"} <= trainable
     assert "conv_pw_5" not in trainable and "conv1" not in trainable
+
+
+def test_the_drivers_advice_warns_once_per_group_and_for_many_groups() -> None:
+    from unfreeze_core.errors import UnfreezeWarning
+    from unfreeze_core.keras.advice import GroupAdvice
+    from unfreeze_core.keras.plan import resolve
+
+    kh = _hub()
+    backbone = kh.models.BertBackbone(
+        vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16,
+        max_sequence_length=16,
+    )
+    model = hub_model(backbone)
+    advice = GroupAdvice.of(model, resolve(model, Schedule(FixedEpoch(every=1))))
+    advice.at_train_begin()  # 4 groups: nothing to say
+    with pytest.warns(UnfreezeWarning, match=r"group 'head' trains from now on, but no output "
+                      r"of the model depends on 1 of its layers \(bert_backbone/pooled_dense\)"):
+        advice.at_stage((3,))
+    advice.at_stage((2, 3))  # said once
+
+    many = residual_net(6)
+    advice = GroupAdvice.of(many, resolve(many, Schedule(FixedEpoch(every=1), groups="per_layer")))
+    with pytest.warns(UnfreezeWarning, match="19 groups: the schedule has up to 19 stages"):
+        advice.at_train_begin()
+    advice.at_train_begin()
