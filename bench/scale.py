@@ -24,7 +24,7 @@ from typing import Any
 
 import keras
 
-from unfreeze_core import Auto, ByPatterns, FixedEpoch, Schedule
+from unfreeze_core import ByPatterns, FixedEpoch, PerLayer, Schedule
 from unfreeze_core.keras import ProgressiveUnfreezing, flatten_layers, plan
 from unfreeze_core.keras.internals import sublayers
 
@@ -144,7 +144,7 @@ def run_scale(profile: Any) -> dict[str, Any]:
             description = "keras.applications.ResNet50V2(weights=None), 32x32x3 (quick mode)"
     log(f"scale: built {model.name} ({len(model.layers)} layers) in {sw.seconds:.1f}s")
     specs = {
-        "Auto()": Auto(),
+        "PerLayer()": PerLayer(),  # the many-groups stress case (Auto now finds blocks)
         "ByPatterns(conv1_..conv5_)": ByPatterns(["conv1_", "conv2_", "conv3_", "conv4_",
                                                   "conv5_"]),
     }
@@ -155,7 +155,7 @@ def run_scale(profile: Any) -> dict[str, Any]:
         model, description = bert_backbone(*profile.bert)
     log(f"scale: built {model.name} ({len(model.layers)} layers) in {sw.seconds:.1f}s")
     specs = {
-        "Auto()": Auto(),
+        "PerLayer()": PerLayer(),  # the many-groups stress case (Auto now finds blocks)
         "ByPatterns(embedding, transformer_layer_(\\d+), pooled_dense)": ByPatterns(
             ["embedding", r"transformer_layer_(\d+)", "pooled_dense"]
         ),

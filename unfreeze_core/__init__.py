@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ConfigError, Problem, UnfreezeError, UnfreezeWarning, UnknownTypeError
 from .events import EpochEnd, StageChange, StepEnd, TrainBegin
-from .groupings import Auto, ByCount, ByLayers, ByPatterns, Group, LayerInfo
+from .groupings import Auto, ByCount, ByLayers, ByPatterns, Family, Group, LayerInfo, PerLayer
 from .hookspecs import hookimpl
 from .loading import load_schedule
 from .lr_rules import Discriminative, LRContext, Product, StageScaled, Warmup, compose
@@ -43,12 +43,14 @@ __all__ = [
     "Discriminative",
     "EpochEnd",
     "EpochRecord",
+    "Family",
     "FixedEpoch",
     "GradNorm",
     "Group",
     "LRContext",
     "LayerInfo",
     "MinEpochs",
+    "PerLayer",
     "Plateau",
     "Policy",
     "Problem",

@@ -83,7 +83,7 @@ def schedule_groups(schedule: Schedule) -> list[GroupInfo] | None:
     if isinstance(spec, ByCount):
         return [GroupInfo(f"group_{g}") for g in range(spec.n)]
     if isinstance(spec, ByLayers):
-        return [GroupInfo("+".join(layers)) for layers in spec.groups]
+        return [GroupInfo(name) for name in spec.group_names]  # as the driver names them
     return None
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "driver_keys",
     "groups_trainable",
     "human",
+    "plural",
     "record_stage_index",
     "stage_numbers",
 ]
@@ -326,3 +327,8 @@ def human(n: float) -> str:
         if abs(n) >= size:
             return f"{n / size:.1f}{suffix}"
     return f"{n:.0f}"
+
+
+def plural(n: int, word: str) -> str:
+    """``plural(1, "stage") -> '1 stage'``, ``plural(3, "stage") -> '3 stages'``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from unfreeze_core import ByCount, ByLayers, ByPatterns, Discriminative, FixedEpoch, Schedule
-from unfreeze_core.keras import ProgressiveUnfreezing, flatten_layers, plan
+from unfreeze_core.keras import DriverError, ProgressiveUnfreezing, flatten_layers, plan
 
 from .helpers import Recorder, data, same
 
@@ -121,7 +121,7 @@ def test_unbuilt_subclassed_model_fails_with_instructions() -> None:
     model = Subclassed()
     model.compile(optimizer="adam", loss="mse")
     x, y = data(8)
-    with pytest.raises(ValueError, match=r"not built.*model.build\(input_shape\)"):
+    with pytest.raises(DriverError, match=r"not built.*model.build\(input_shape\)"):
         model.fit(x, y, verbose=0, callbacks=[ProgressiveUnfreezing(Schedule(FixedEpoch(every=1)))])
 
 

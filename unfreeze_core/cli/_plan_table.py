@@ -23,6 +23,7 @@ from rich.table import Table
 
 from ..replay import Replay
 from ..schedule import EpochRecord, Schedule
+from ..timeline import plural
 
 __all__ = ["MAX_LR_COLUMNS", "column_format", "print_replay"]
 
@@ -68,7 +69,7 @@ def print_replay(console: Console, replay: Replay, source: str, schedule: Schedu
     steps = replay.steps_per_epoch
     console.print(
         f"[bold]Dry run[/]: {len(records)} epochs, {n} groups ({escape(source)}), "
-        f"{replay.n_stages} stages, {steps} step{'s' if steps != 1 else ''} per epoch"
+        f"{plural(replay.n_stages, 'stage')}, {plural(steps, 'step')} per epoch"
     )
     table = _table(replay, wide=n <= MAX_LR_COLUMNS)
     if n <= MAX_LR_COLUMNS and _width(table) > console.width:

@@ -36,6 +36,7 @@ from ..plugins import notify_stage_change
 from ..policy_tree import norm_intervals
 from ..schedule import Decision, Schedule, ScheduleState
 from . import backend, internals, messages, resume
+from .advice import GroupAdvice
 from .agreement import LogAgreement, agree
 from .checkpoint import Backup
 from .epoch_logs import epoch_logs
@@ -133,6 +134,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         self._last_norm = float("nan")
         self._total_params = 0
         self._agree_logs = LogAgreement()
+        self._advice: GroupAdvice | None = None
 
     # --- properties ---------------------------------------------------------------------
 
@@ -163,6 +165,8 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         n = len(res.groups)
         check_advances(self.schedule, n)
         self.resolution = res
+        self._advice = GroupAdvice.of(model, res)  # warns: > 16 groups, gradient-less layers
+        self._advice.at_train_begin()
         variables = variable_groups(res, self.schedule.batchnorm, model.variables)
         self._total_params = count_params(variables.grouped)
         ensure_covers(model.optimizer, variables.candidates, model)
@@ -196,6 +200,8 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         assert res is not None and self.driver is not None
         backend.sync(model)  # JAX mid-epoch: the weights are in the trainer's state
         set_flags(model, res, state.trainable, self.schedule.batchnorm)
+        if self._advice is not None:
+            self._advice.at_stage(state.trainable)
         unknown = unknown_trainable(model.optimizer, model)
         if unknown:
             raise DriverError(f"internal: the optimizer does not know {unknown[:5]}")

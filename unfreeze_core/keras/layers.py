@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 import keras
 
+from ..errors import DriverError
 from ..groupings import LayerInfo
 from . import internals
 from .graph import graph_order
@@ -134,13 +135,13 @@ def flatten_layers(model: Any) -> list[LayerRecord]:
     head: they usually act on the output (a temperature, a scale, a bias).
 
     Raises:
-        ValueError: the model (or one of its layers) is not built yet, so its weights do
-            not exist; build it first.
+        DriverError: the model (or one of its layers) is not built yet, so its weights do
+            not exist; build it first. (A ``ValueError``, as before.)
     """
     unbuilt = [path for path, la in iter_sublayers(model) if not la.built]
     if not getattr(model, "built", False) or unbuilt:
         where = f" (unbuilt layers: {', '.join(unbuilt[:10])})" if unbuilt else ""
-        raise ValueError(
+        raise DriverError(
             f"model {model.name!r} is not built{where}, so its weights do not exist yet. "
             "Build it before fit: give a Sequential model an `keras.Input(shape)`, or call "
             "`model.build(input_shape)` or `model(batch)` once."

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..schedule import Decision, Schedule, ScheduleState
 from ..schedule_shape import n_stages as count_stages
-from ..timeline import human
+from ..timeline import human, plural
 from . import internals
 from .epoch_logs import group_rates
 
@@ -52,7 +52,7 @@ def stage(state: ScheduleState, groups: Sequence[Any], n_stages: int, counts: st
 def setup(state: ScheduleState, groups: Sequence[Any], n_stages: int, counts: str) -> str:
     """The line printed at train begin."""
     return (
-        f"ProgressiveUnfreezing: {len(groups)} groups, {n_stages} stages; "
+        f"ProgressiveUnfreezing: {plural(len(groups), 'group')}, {plural(n_stages, 'stage')}; "
         f"{stage(state, groups, n_stages, counts)}"
     )
 
