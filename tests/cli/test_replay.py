@@ -30,8 +30,12 @@ def test_watched_metrics_are_found_anywhere_in_the_tree() -> None:
 def test_groups_from_the_schedule_or_the_history() -> None:
     assert schedule_groups(Schedule(FixedEpoch(every=1), groups=ByCount(2))) == [
         GroupInfo("group_0"), GroupInfo("group_1")]
+    # named as the driver names them: group_<i>, or the names given
     assert schedule_groups(Schedule(FixedEpoch(every=1), groups=ByLayers([["a", "b"], ["c"]]))
-                           ) == [GroupInfo("a+b"), GroupInfo("c")]
+                           ) == [GroupInfo("group_0"), GroupInfo("group_1")]
+    named = ByLayers({"low": ["a", "b"], "top": ["c"]})
+    assert schedule_groups(Schedule(FixedEpoch(every=1), groups=named)) == [
+        GroupInfo("low"), GroupInfo("top")]
     assert schedule_groups(Schedule(FixedEpoch(every=1))) is None
     assert [g.name for g in recorded_groups(driver_history()) or []] == [
         "backbone/conv", "backbone/dense", "head"]
