@@ -84,7 +84,7 @@ def _resolve_out(out: Path) -> Path:
                    "(whose weights are otherwise restored at the end).")
 @click.option("--quick", is_flag=True,
               help="A smoke test: 4 pretraining and 10 fine-tuning epochs, one more group "
-                   "every 3 epochs unless --schedule is given (about 15 s on a quiet 2-core "
+                   "every 3 epochs unless --schedule is given (about 11 s on a quiet 2-core "
                    "machine, 30-40 s on a busy one).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("unfreeze-demo"),
               show_default=True, help="Folder for history.json, results.json, schedule.json, "
@@ -111,8 +111,8 @@ def demo(
     default schedule: unfreeze the next layer group when the validation loss plateaus,
     deeper groups learning 2.6x slower each, every new group warming up. Every strategy
     is scored with its best epoch's weights (by val_loss). The data ships with the
-    package; nothing is downloaded. On a quiet 2-core machine about 25 s, 40 s with
-    --compare; on a busy one two or three times longer (docs/demo.md has the
+    package; nothing is downloaded. On a quiet 2-core machine about 15 s, 30 s with
+    --compare; on a busy one two to four times longer (docs/demo.md has the
     measurements).
 
     Exit status: 0 ok, 1 the run failed, 2 bad input.
