@@ -80,9 +80,7 @@ def schedule_groups(schedule: Schedule) -> list[GroupInfo] | None:
     """The groups a schedule names without a model (a count or explicit lists), else
     ``None``."""
     spec = schedule.groups
-    if isinstance(spec, ByCount):
-        return [GroupInfo(f"group_{g}") for g in range(spec.n)]
-    if isinstance(spec, ByLayers):
+    if isinstance(spec, ByCount | ByLayers):
         return [GroupInfo(name) for name in spec.group_names]  # as the driver names them
     return None
 

@@ -47,6 +47,11 @@ class ByCount:
 
     n: int = arg(REQUIRED, ge(1), doc="Number of groups.")
 
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        """The groups' names: ``group_0``, ``group_1``, ..."""
+        return tuple(f"group_{g}" for g in range(self.n))
+
     def resolve(self, layers: Sequence[LayerInfo]) -> tuple[Group, ...]:
         require_layers(layers, "ByCount")
         if self.n > len(layers):
@@ -77,7 +82,8 @@ class ByCount:
             cuts.append(min(max(end, low), high))
         bounds = [0, *cuts, len(layers)]
         return tuple(
-            make_group(f"group_{g}", layers[bounds[g] : bounds[g + 1]]) for g in range(self.n)
+            make_group(name, layers[bounds[g] : bounds[g + 1]])
+            for g, name in enumerate(self.group_names)
         )
 
 

@@ -197,11 +197,10 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
     def _apply(self, state: ScheduleState) -> None:
         """Set every flag for ``state`` and re-trace the train function (once)."""
         res, model = self.resolution, self.model
-        assert res is not None and self.driver is not None
+        assert res is not None and self.driver is not None and self._advice is not None
         backend.sync(model)  # JAX mid-epoch: the weights are in the trainer's state
         set_flags(model, res, state.trainable, self.schedule.batchnorm)
-        if self._advice is not None:
-            self._advice.at_stage(state.trainable)
+        self._advice.at_stage(state.trainable)
         unknown = unknown_trainable(model.optimizer, model)
         if unknown:
             raise DriverError(f"internal: the optimizer does not know {unknown[:5]}")
