@@ -1,0 +1,1 @@
+"""Real-weights transfer benchmark (issue 14): tasks, arms, runner."""
