@@ -150,7 +150,10 @@ def test_unknown_type_lists_the_known_ones_and_points_to_plugins() -> None:
         load_schedule({"policy": {"type": "platau"}})
     message = str(info.value)
     assert "policy.type: unknown policy type 'platau'; did you mean 'plateau'?" in message
-    assert "known policies: all_of, any_of, fixed_epoch, grad_norm, min_epochs, plateau" in message
+    assert (
+        "known policies: all_of, any_of, autofreeze, fixed_epoch, freezeout, grad_norm, "
+        "min_epochs, plateau" in message
+    )
     assert "unfreeze plugins" in message
     assert isinstance(info.value, KeyError) and isinstance(info.value, ValueError)
 
@@ -159,7 +162,8 @@ def test_missing_type_and_required_arguments() -> None:
     with pytest.raises(ConfigError) as info:
         load_schedule({"policy": {"patience": 3}, "rules": [{"type": "warmup"}]})
     assert [str(p) for p in info.value.problems] == [
-        "policy.type: missing; known: all_of, any_of, fixed_epoch, grad_norm, min_epochs, plateau",
+        "policy.type: missing; known: all_of, any_of, autofreeze, fixed_epoch, freezeout, "
+        "grad_norm, min_epochs, plateau",
         "rules[0].steps: missing (required)",
     ]
     with pytest.raises(ConfigError, match="^policy: missing \\(required\\)$"):

@@ -15,7 +15,19 @@ from .groupings import Auto, ByCount, ByLayers, ByPatterns, Family, Group, Layer
 from .hookspecs import hookimpl
 from .loading import load_schedule
 from .lr_rules import Discriminative, LRContext, Product, StageScaled, Warmup, compose
-from .policies import AllOf, AnyOf, FixedEpoch, GradNorm, MinEpochs, Plateau, Policy, all_of, any_of
+from .policies import (
+    AllOf,
+    AnyOf,
+    AutoFreeze,
+    FixedEpoch,
+    FreezeOut,
+    GradNorm,
+    MinEpochs,
+    Plateau,
+    Policy,
+    all_of,
+    any_of,
+)
 from .schedule import Decision, EpochRecord, Schedule, ScheduleState, Transition
 
 if TYPE_CHECKING:
@@ -35,6 +47,7 @@ __all__ = [
     "AllOf",
     "AnyOf",
     "Auto",
+    "AutoFreeze",
     "ByCount",
     "ByLayers",
     "ByPatterns",
@@ -45,6 +58,7 @@ __all__ = [
     "EpochRecord",
     "Family",
     "FixedEpoch",
+    "FreezeOut",
     "GradNorm",
     "Group",
     "LRContext",

@@ -41,6 +41,7 @@ def dry_run(
         stage, trainable = state.stage, state.trainable
         lr_first = lr_last = schedule.lr_multipliers(state)
         newly: tuple[int, ...] = ()
+        refrozen: tuple[int, ...] = ()
         stop = False
         for _ in range(steps_per_epoch):
             lr_last = schedule.lr_multipliers(state)
@@ -51,11 +52,13 @@ def dry_run(
                 norms = tuple(g) if g is not None else None
             state, decision = schedule.update(state, StepEnd(epoch, step, norms))
             newly += decision.newly_trainable
+            refrozen += decision.refrozen
             stop = stop or decision.stop
         logs = {k: float(v[epoch]) for k, v in history.items() if epoch < len(v)}
         if not stop:
             state, decision = schedule.update(state, EpochEnd(epoch, state.step, logs))
             newly += decision.newly_trainable
+            refrozen += decision.refrozen
             stop = decision.stop
         records.append(
             EpochRecord(
@@ -68,6 +71,7 @@ def dry_run(
                 newly_trainable=tuple(sorted(newly)),
                 stop=stop,
                 logs=logs,
+                refrozen=tuple(sorted(set(refrozen))),
             )
         )
         if stop:

@@ -24,7 +24,9 @@ from .groupings import Auto, Grouping, to_grouping
 from .lr_rules.base import LRContext, LRRule
 from .monitoring import improved, infer_mode, is_finite
 from .policies.base import Policy
-from .policy_tree import find_monitor, nested_set_chooser
+from .policies.refreezing import refreezes
+from .policy_tree import find_monitor, nested_set_chooser, walk
+from .schedule_moves import advance, has_next_stage, refreeze, stage_sets
 from .schedule_rates import split_by_step
 from .schedule_state import Decision, EpochRecord, ScheduleState, Transition
 from .unstructure import FORMAT_VERSION, NameLookup, unstructure_fields
@@ -105,6 +107,17 @@ class Schedule:
                 problems.append(
                     Problem(f"rules[{i}]", f"must be an LR rule (a callable), got {rule!r}")
                 )
+        refreezer = next(
+            (w for w, p in walk(self.policy) if w != "policy" and refreezes(p)), None
+        )
+        if refreezer is not None and not problems:
+            problems.append(
+                Problem(
+                    refreezer,
+                    "re-freezes groups, so it must be the schedule's policy itself; put "
+                    "the policy that unfreezes into its 'unfreeze' argument instead",
+                )
+            )
         nested = nested_set_chooser(self.policy) if not problems else None
         if nested is not None:
             problems.append(
@@ -177,24 +190,18 @@ class Schedule:
         policy_state, ready = checked_update(
             self.policy, self.policy.update(state.policy_state, event)
         )
+        wanted = None
+        if refreezes(self.policy):
+            policy_state, wanted = self.policy.refreeze(  # type: ignore[attr-defined]
+                policy_state, state.trainable, state.n_groups
+            )
         changes["policy_state"] = policy_state
         state = attrs.evolve(state, **changes)
-        if not ready or isinstance(event, TrainBegin):
+        if isinstance(event, TrainBegin) or not (ready or (wanted or 0) > state.refrozen):
             return state, none
         if held:
             return state, attrs.evolve(none, held=True)
-        if self._has_next_stage(state):
-            return self._advance(state, event)
-        if self.final == "stop":
-            state = attrs.evolve(state, stopped=True)
-            return state, Decision(
-                stage=state.stage,
-                previous=state.stage,
-                stop=True,
-                best=state.best,
-                best_epoch=state.best_epoch,
-            )
-        return state, none
+        return self._move(state, event, ready, wanted)
 
     def _warn_nonfinite(self, event: EpochEnd) -> bool:
         """Whether the epoch's loss or monitored metric is NaN or infinite (warns if so)."""
@@ -216,65 +223,41 @@ class Schedule:
         A policy may define ``trainable_sets(n_groups)`` to take groups in another
         order than top-down, refreezing included (chain-thaw does). Such a policy is
         *not monotonic*: its stages need not be suffixes, nor grow. ``None`` for the
-        usual top-down progression governed by ``initial`` and ``advance_by``.
+        usual top-down progression governed by ``initial`` and ``advance_by`` (also
+        when ``trainable_sets`` returns ``None``).
         """
-        make = getattr(self.policy, "trainable_sets", None)
-        if make is None:
-            return None
-        sets = [tuple(sorted(set(s))) for s in make(n_groups)]
-        problems = []
-        if not sets:
-            problems.append(Problem("policy", "trainable_sets() returned no stage"))
-        for i, group_set in enumerate(sets):
-            if not group_set or not all(0 <= g < n_groups for g in group_set):
-                problems.append(
-                    Problem(
-                        "policy",
-                        f"trainable_sets()[{i}] = {list(group_set)} is not a "
-                        f"non-empty set of group indices in 0..{n_groups - 1}",
-                    )
-                )
-        if problems:
-            raise ConfigError(problems, source=type(self.policy).__name__)
-        return sets
+        return stage_sets(self.policy, n_groups)
 
-    def _has_next_stage(self, state: ScheduleState) -> bool:
+    @property
+    def all_rules(self) -> tuple[LRRule, ...]:
+        """The LR rules applied: ``rules``, then the policy's own (``FreezeOut``'s
+        annealing), multiplied in this order."""
+        make = getattr(self.policy, "lr_rule", None)
+        own = make() if callable(make) else None
+        return (*self.rules, own) if own is not None else tuple(self.rules)
+
+    def _move(
+        self, state: ScheduleState, event: Event, ready: bool, wanted: int | None
+    ) -> tuple[ScheduleState, Decision]:
+        """Re-freeze what the policy wants frozen, then advance if it is ready."""
+        decision = Decision(stage=state.stage, previous=state.stage)
+        if wanted is not None:
+            state, refrozen = refreeze(state, event, wanted)
+            decision = refrozen or decision
         sets = self.stage_sets(state.n_groups)
-        if sets is None:
-            return state.stage < state.n_groups
-        return state.stage_index + 1 < len(sets)
-
-    def _advance(self, state: ScheduleState, event: Event) -> tuple[ScheduleState, Decision]:
-        n = state.n_groups
-        sets = self.stage_sets(n)
-        if sets is None:
-            target = set(range(n - min(state.stage + self.advance_by, n), n))
-        else:
-            target = set(sets[state.stage_index + 1])
-        after = len(target)
-        newly = tuple(g for g in sorted(target) if state.unfrozen_at[g] < 0)
-        unfrozen = tuple(
-            (state.step if at < 0 else at) if g in target else -1
-            for g, at in enumerate(state.unfrozen_at)
-        )
-        change = StageChange(epoch=event.epoch, step=state.step, stage=after, previous=state.stage)
-        policy_state, _ = checked_update(
-            self.policy, self.policy.update(state.policy_state, change)
-        )
-        new = attrs.evolve(
-            state,
-            stage=after,
-            stage_index=state.stage_index + 1,
-            unfrozen_at=unfrozen,
-            policy_state=policy_state,
-            transitions=(
-                *state.transitions,
-                Transition(event.epoch, state.step, state.stage, after),
-            ),
-        )
-        return new, Decision(
-            stage=after, previous=state.stage, advanced=True, newly_trainable=newly
-        )
+        if not ready:
+            return state, decision
+        if has_next_stage(state, sets):
+            state, moved = advance(self.policy, state, event, sets, self.advance_by)
+            return state, attrs.evolve(
+                moved, previous=decision.previous, refrozen=decision.refrozen + moved.refrozen
+            )
+        if self.final == "stop":
+            state = attrs.evolve(state, stopped=True)
+            return state, attrs.evolve(
+                decision, stop=True, best=state.best, best_epoch=state.best_epoch
+            )
+        return state, decision
 
     def _track_best(self, state: ScheduleState, event: EpochEnd) -> dict[str, Any]:
         monitor = self.resolved_monitor
@@ -296,6 +279,7 @@ class Schedule:
         step = state.step if step is None else step
         n = state.n_groups
         unfrozen = np.asarray(state.unfrozen_at, dtype=np.float64)
+        trains = np.asarray(state.trainable_mask, dtype=bool)
         depth = np.arange(n - 1, -1, -1, dtype=np.float64)
         ctx = LRContext(
             depth=depth,
@@ -307,9 +291,9 @@ class Schedule:
             xp=np,
         )
         result: Any = np.ones_like(depth)
-        for rule in self.rules:
+        for rule in self.all_rules:
             result = result * checked_multiplier(rule, rule(ctx))
-        values = np.where(unfrozen >= 0, result, np.zeros_like(depth))
+        values = np.where(trains, result, np.zeros_like(depth))
         return tuple(float(v) for v in np.broadcast_to(values, (n,)))
 
     def dry_run(

@@ -31,7 +31,8 @@ class ScheduleState:
 
     Attributes:
         n_groups: number of groups.
-        stage: how many groups (from the top) are trainable.
+        stage: how many groups are trainable (the top ``stage`` of them for every
+            policy that neither chooses its sets nor re-freezes).
         stage_index: how many advances have been made.
         epoch: epochs completed.
         step: optimizer steps completed.
@@ -44,6 +45,9 @@ class ScheduleState:
         nan_hold: the last epoch ended with a NaN or infinite loss or monitored metric
             (with ``on_nan="hold"``): no stage change or stop until an epoch ends with
             finite values.
+        refrozen: groups ``0..refrozen-1`` were re-frozen from the bottom by a
+            re-freezing policy (``AutoFreeze``, ``FreezeOut``): they do not train
+            whatever ``unfrozen_at`` says, and no later advance releases them.
     """
 
     n_groups: int
@@ -58,12 +62,21 @@ class ScheduleState:
     best_epoch: int | None = None
     transitions: tuple[Transition, ...] = ()
     nan_hold: bool = False
+    refrozen: int = 0
 
     @property
     def trainable(self) -> tuple[int, ...]:
-        """Indices of the trainable groups: the top ``stage`` of them (a suffix) for
-        every monotonic policy."""
-        return tuple(g for g, at in enumerate(self.unfrozen_at) if at >= 0)
+        """Indices of the trainable groups: unfrozen and above the re-frozen prefix (the
+        top ``stage`` of them, a suffix, for every policy that does not choose its sets).
+        """
+        return tuple(
+            g for g, at in enumerate(self.unfrozen_at) if at >= 0 and g >= self.refrozen
+        )
+
+    @property
+    def trainable_mask(self) -> tuple[bool, ...]:
+        """Per group (input side first): whether it trains now."""
+        return tuple(at >= 0 and g >= self.refrozen for g, at in enumerate(self.unfrozen_at))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-compatible data (policy state included) for checkpoints."""
@@ -150,6 +163,7 @@ _STRUCTURE: dict[str, Any] = {
     "best_epoch": _optional(_int),
     "transitions": _transitions,
     "nan_hold": _bool,
+    "refrozen": _int,
 }
 
 
@@ -157,8 +171,9 @@ _STRUCTURE: dict[str, Any] = {
 class Decision:
     """What the schedule decided on one event.
 
-    ``advanced`` is true when groups were unfrozen (``newly_trainable`` lists them,
-    input side first); ``stop`` asks training to end (a final-stage stop), with the
+    ``advanced`` is true when the trainable set changed: groups were unfrozen
+    (``newly_trainable`` lists them, input side first) or re-frozen (``refrozen`` lists
+    them); ``stop`` asks training to end (a final-stage stop), with the
     best epoch of the schedule's monitor in ``best_epoch``. ``held`` is true when the
     schedule did not act on a ready policy because the epoch's loss or monitored
     metric was NaN or infinite (see ``Schedule(on_nan=...)``).
@@ -172,6 +187,7 @@ class Decision:
     best: float | None = None
     best_epoch: int | None = None
     held: bool = False
+    refrozen: tuple[int, ...] = ()
 
 
 @attrs.frozen
@@ -182,6 +198,8 @@ class EpochRecord:
     rate, input side first, ``0.0`` when frozen) describe the epoch's first step;
     ``lr_multipliers_end`` its last step. ``stage_after`` is the stage once the epoch
     has ended (larger than ``stage`` when the epoch's end or one of its steps advanced).
+    ``refrozen`` lists the groups a re-freezing policy froze again during the epoch or
+    at its end.
     """
 
     epoch: int
@@ -193,3 +211,4 @@ class EpochRecord:
     newly_trainable: tuple[int, ...]
     stop: bool
     logs: Mapping[str, float]
+    refrozen: tuple[int, ...] = ()

@@ -6,8 +6,17 @@ from typing import Any
 
 from ..groupings import FAMILIES, Auto, ByCount, ByLayers, ByPatterns, PerLayer
 from ..hookspecs import hookimpl
-from ..lr_rules import Discriminative, Product, StageScaled, Warmup
-from ..policies import AllOf, AnyOf, FixedEpoch, GradNorm, MinEpochs, Plateau
+from ..lr_rules import Discriminative, FreezeOutRate, Product, StageScaled, Warmup
+from ..policies import (
+    AllOf,
+    AnyOf,
+    AutoFreeze,
+    FixedEpoch,
+    FreezeOut,
+    GradNorm,
+    MinEpochs,
+    Plateau,
+)
 
 
 @hookimpl
@@ -18,6 +27,8 @@ def register_policies(register: Any) -> None:
     register("min_epochs", MinEpochs)
     register("any_of", AnyOf, shorthand=True)
     register("all_of", AllOf, shorthand=True)
+    register("autofreeze", AutoFreeze)
+    register("freezeout", FreezeOut)
 
 
 @hookimpl
@@ -26,6 +37,7 @@ def register_lr_rules(register: Any) -> None:
     register("discriminative", Discriminative)
     register("warmup", Warmup)
     register("product", Product, shorthand=True)
+    register("freezeout_rate", FreezeOutRate)
 
 
 @hookimpl

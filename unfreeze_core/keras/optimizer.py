@@ -131,7 +131,7 @@ class OptimizerDriver:
         self.jax_scope: Any = None  # the stateless scope of the JAX step being traced
         self._saved: dict[str, Any] = {}
         self.slots = SlotMap(self.opt, n_groups, group_of, controlled)
-        self.rates = Rates(self.opt, schedule.rules, self.slots, self._token)
+        self.rates = Rates(self.opt, schedule.all_rules, self.slots, self._token)
         drop_stale(self.opt)
         # An optimizer variable: part of the optimizer's state on every backend (the JAX
         # trainer carries only that state through its stateless step).
@@ -147,7 +147,7 @@ class OptimizerDriver:
 
     @property
     def rules(self) -> tuple[Any, ...]:
-        """The schedule's LR rules."""
+        """The schedule's LR rules (with the policy's own, see ``Schedule.all_rules``)."""
         return self.rates.rules
 
     @property

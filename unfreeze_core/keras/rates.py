@@ -87,6 +87,7 @@ class Rates:
         self.traces = 0  # steps (traces, or eager steps) the multipliers were built for
         self.depth = np.arange(self.n_groups - 1, -1, -1, dtype=np.float32)
         self.unfrozen_at = np.full(self.n_groups, -1, np.int32)
+        self.trains = np.zeros(self.n_groups, bool)  # unfrozen and not re-frozen
         self.stage = 0.0
         self.stage_index = 0.0
         # the product of the rules fixed for the stage (NumPy), and the rules that read
@@ -105,6 +106,7 @@ class Rates:
     def set_state(self, state: ScheduleState) -> None:
         """Take the schedule's per-group state; the next trace of the step uses it."""
         self.unfrozen_at = np.asarray(state.unfrozen_at, np.int32)
+        self.trains = np.asarray(state.trainable_mask, bool)
         self.stage = float(state.stage)
         self.stage_index = float(state.stage_index)
         self._fixed, self._per_step = split_by_step(
@@ -125,7 +127,7 @@ class Rates:
             if hit is not None and hit[0] is token[1]:
                 return hit[1]
         self.traces += 1
-        trainable = self.unfrozen_at >= 0
+        trainable = self.trains
         fixed = np.where(trainable, self._fixed, np.float32(0.0)).astype(np.float32)
         if not self._per_step:
             # every rule is fixed for the stage: the rates are constants of this trace

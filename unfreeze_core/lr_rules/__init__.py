@@ -2,12 +2,14 @@
 
 from .base import LRContext, LRRule, piecewise
 from .discriminative import Discriminative
+from .freezeout import FreezeOutRate
 from .product import Multipliable, Product, compose
 from .stage_scaled import StageScaled
 from .warmup import Warmup
 
 __all__ = [
     "Discriminative",
+    "FreezeOutRate",
     "LRContext",
     "LRRule",
     "Multipliable",
