@@ -13,23 +13,29 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from .policies.refreezing import refreezes
 from .schedule import Schedule
 
 __all__ = ["depends_on_steps", "n_stages"]
 
 
 def n_stages(schedule: Schedule, n_groups: int) -> int:
-    """How many stages a run over ``n_groups`` groups can have.
+    """How many stages a run over ``n_groups`` groups can have (at most: a re-freezing
+    policy may freeze several groups at once, each group below the head once).
 
     Example:
-        >>> from unfreeze_core import FixedEpoch, Schedule
+        >>> from unfreeze_core import FixedEpoch, FreezeOut, Schedule
         >>> n_stages(Schedule(FixedEpoch(every=1), initial=2, advance_by=2), 7)
         4
+        >>> n_stages(Schedule(FreezeOut(total_steps=100)), 7)
+        7
     """
+    refreezes_at_most = n_groups - 1 if refreezes(schedule.policy) else 0
     sets = schedule.stage_sets(n_groups)
     if sets is not None:
-        return len(sets)
-    return 1 + math.ceil(max(n_groups - schedule.initial, 0) / schedule.advance_by)
+        return len(sets) + refreezes_at_most
+    advances = math.ceil(max(n_groups - schedule.initial, 0) / schedule.advance_by)
+    return 1 + advances + refreezes_at_most
 
 
 def depends_on_steps(schedule: Schedule, n_groups: int, history: Mapping[str, Any]) -> bool:

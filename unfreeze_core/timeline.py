@@ -256,6 +256,21 @@ class Timeline:
             if len(r) > epoch and not r[epoch - 1] > 0 and r[epoch] > 0
         ]
 
+    def refrozen(self, epoch: int) -> list[str]:
+        """The groups that trained in the epoch before ``epoch`` (0-based) and whose rate
+        is 0 from ``epoch`` on: re-frozen there (``AutoFreeze``, ``FreezeOut``).
+
+        Example:
+            >>> t = Timeline(groups_trainable=(2, 2, 1), stage_index=(0, 0, 1),
+            ...              rates={"body": (0.01, 0.01, 0.0), "head": (0.1, 0.1, 0.1)})
+            >>> t.refrozen(2), t.refrozen(1)
+            (['body'], [])
+        """
+        return [
+            name for name, r in self.rates.items()
+            if 0 < epoch < len(r) and r[epoch - 1] > 0 and not any(x > 0 for x in r[epoch:])
+        ]
+
     def best_epoch(self, name: str | None = None) -> int | None:
         """The 0-based epoch at which metric ``name`` (default: the monitored one) was
         best under ``mode`` (the first such epoch), ``None`` when it has no finite
