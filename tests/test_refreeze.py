@@ -309,3 +309,22 @@ def test_freezeout_properties(
         expected = sum(1 for s in stops if done >= s) if r.epoch else 0
         assert r.trainable == tuple(range(min(expected, n - 1), n))
         assert all(m == 0.0 for g, m in enumerate(r.lr_multipliers) if g not in r.trainable)
+
+
+def test_plan_shows_the_refreezes(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from unfreeze_core.cli import main
+
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(Schedule(FreezeOut(40, t0=0.5, spacing="linear")).to_config()))
+    result = CliRunner().invoke(
+        main, ["plan", str(path), "--groups", "4", "--epochs", "4", "--steps-per-epoch", "10"],
+        terminal_width=200,
+    )
+    assert result.exit_code == 0, result.output
+    assert "re-freezes group_0" in result.output and "re-freezes group_1" in result.output
+    assert "after epoch 2 -> stage 2 (3 groups)" in result.output
+    path.write_text(json.dumps(Schedule(AutoFreeze()).to_config()))
+    result = CliRunner().invoke(main, ["plan", str(path), "--groups", "4"], terminal_width=200)
+    assert "re-freezing is decided at run time" in " ".join(result.output.split())

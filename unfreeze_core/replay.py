@@ -286,10 +286,11 @@ def replay(
             "stage changes that depend on it never come; replay a recorded run (--history) "
             "to see them"
         ] if monitors else []
-    if step_readers(schedule.policy):
+    for name in dict.fromkeys(type(p).__name__ for p in step_readers(schedule.policy)):
         notes.append(
-            "GradNorm reads per-step gradient norms, which a history does not hold: in a dry "
-            "run it never triggers"
+            f"{name} reads per-step gradient norms, which a history does not hold: in a dry "
+            "run it never triggers" + ("; its re-freezing is decided at run time"
+                                       if name == "AutoFreeze" else "")
         )
     if steps_note:
         notes.append(steps_note)

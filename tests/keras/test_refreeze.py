@@ -52,7 +52,9 @@ OPTIMIZERS = {
 @pytest.mark.parametrize(
     ("optimizer", "anneal"), [("sgd_momentum", False), ("adamw_decay", True)]
 )
-def test_a_refrozen_group_keeps_weights_and_slots_bit_identical(optimizer: str, anneal: bool):
+def test_a_refrozen_group_keeps_weights_and_slots_bit_identical(
+    optimizer: str, anneal: bool
+) -> None:
     """FreezeOut over 12 steps (2 per epoch): l0 stops at step 6 (after epoch index 2), l1 at
     step 9 (frozen after epoch index 4). With and without the annealing rule (the
     patched and the plain optimizer step)."""

@@ -116,7 +116,8 @@ def _table(replay: Replay, *, wide: bool) -> Table:
     else:  # one column: one format for all
         group_formats = [column_format([m for row in lr for m in row])] * len(replay.groups)
     for r, stage in zip(records, replay.stages, strict=True):
-        style = "bold yellow" if r.newly_trainable else ("bold red" if r.stop else None)
+        changed = r.newly_trainable or r.refrozen
+        style = "bold yellow" if changed else ("bold red" if r.stop else None)
         table.add_row(*_cells(replay, r, stage, formats, group_formats, wide), style=style)
     return table
 
@@ -143,6 +144,9 @@ def _cells(
         same = math.isfinite(rec) and rec == stage
         cells.append(f"{rec:.0f}" if same else f"[bold red]{rec:.0f}[/]")
     change = ", ".join(escape(names[g]) for g in r.newly_trainable)
+    if r.refrozen:
+        frozen = ", ".join(escape(names[g]) for g in r.refrozen)
+        change = (change + "; " if change else "") + f"re-freezes {frozen}"
     if r.stop:
         change = (change + "; " if change else "") + "stop (final stage done)"
     cells.append(change)
@@ -160,7 +164,7 @@ def _cells(
 def _summary(console: Console, replay: Replay, schedule: Schedule) -> None:
     records, n = replay.records, len(replay.groups)
     changes = [(r, stage) for r, stage in zip(records, replay.stages, strict=True)
-               if r.newly_trainable]
+               if r.newly_trainable or r.refrozen]
     if changes:
         summary = "; ".join(
             f"after epoch {r.epoch + 1} -> stage {stage + 1} ({r.stage_after} groups)"
@@ -169,7 +173,8 @@ def _summary(console: Console, replay: Replay, schedule: Schedule) -> None:
         console.print(f"Stage changes (groups trainable): {summary}.")
     if records:
         last = records[-1]
-        if last.stage_after < n and schedule.stage_sets(n) is None:
+        refrozen = any(r.refrozen for r in records)
+        if last.stage_after < n and schedule.stage_sets(n) is None and not refrozen:
             frozen = n - last.stage_after
             console.print(f"After {len(records)} epochs {frozen} of {n} groups are still frozen.")
     if replay.differs_from_recorded():
