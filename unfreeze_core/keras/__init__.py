@@ -8,6 +8,8 @@ differs per backend is in ``unfreeze_core.keras.backend``); the engine in
 - :func:`plan`: a model's groups under a schedule and when each unfreezes, before training.
 - :func:`flatten_layers`: the weighted layers of a model in forward order, as the
   groupings see them.
+- :func:`fit` and :class:`Cache`: frozen-prefix caching (``ProgressiveUnfreezing(...,
+  cache=True)`` run by ``fit(model, x, y, ...)`` instead of ``model.fit``).
 
 For contributors, one job per module: ``callback`` (the adapter from Keras' events to
 the schedule), ``layers`` and ``plan`` (the model as groups), ``flags`` (a stage's
@@ -30,6 +32,8 @@ from ..timeline import (
     LOG_STEPS,
     LOG_TRAINABLE,
 )
+from .cache_fit import fit
+from .cache_store import Cache
 from .callback import ProgressiveUnfreezing
 from .layers import LayerRecord, flatten_layers
 from .plan import Plan, PlannedGroup, plan, resolve
@@ -43,11 +47,13 @@ __all__ = [
     "LOG_STEPS",
     "LOG_TRAINABLE",
     "BackupError",
+    "Cache",
     "DriverError",
     "LayerRecord",
     "Plan",
     "PlannedGroup",
     "ProgressiveUnfreezing",
+    "fit",
     "flatten_layers",
     "plan",
     "resolve",

@@ -5,18 +5,14 @@ The user compiles as usual and adds the callback; nothing else::
     model.compile(optimizer=keras.optimizers.AdamW(1e-4), loss="sparse_categorical_crossentropy")
     model.fit(x, y, epochs=20, callbacks=[ProgressiveUnfreezing(schedule, verbose=1)])
 
-At train begin the callback splits the model into the schedule's groups, makes sure the
-optimizer is built over every variable that may ever train (so no ``Unknown variable``
-error, and no state is thrown away at a stage change), patches that optimizer instance
-for per-group learning rates, and freezes all but the first stage. At every stage change
-it flips ``trainable`` flags and re-traces the train function once; nothing else is
-rebuilt, and the optimizer keeps its ``iterations`` and moments. The same code runs on
-the TensorFlow, JAX and PyTorch backends; what differs is in :mod:`.backend`.
-
-This module is the adapter from Keras' callback events to the schedule; the work is
-elsewhere: the optimizer in :mod:`.optimizer`, resuming in :mod:`.resume`, the printed
-lines in :mod:`.messages`, agreement between processes in :mod:`.agreement`, and every
-private Keras name in :mod:`.internals`.
+At train begin the callback splits the model into the schedule's groups, builds the
+optimizer over every variable that may ever train (no ``Unknown variable`` error, no
+state thrown away), patches that instance for per-group rates, and freezes all but the
+first stage. A stage change flips ``trainable`` flags and re-traces the train function
+once; the optimizer keeps ``iterations`` and moments. Per backend: :mod:`.backend`.
+This module adapts Keras' callback events to the schedule; the work is elsewhere
+(:mod:`.optimizer`, :mod:`.resume`, :mod:`.messages`, :mod:`.agreement`,
+:mod:`.internals`; frozen-prefix caching in :mod:`.cache_fit`).
 """
 
 from __future__ import annotations
@@ -38,6 +34,7 @@ from ..schedule import Decision, Schedule, ScheduleState
 from . import backend, internals, messages, resume
 from .advice import GroupAdvice
 from .agreement import LogAgreement, agree
+from .cache_store import Cache, as_cache, check_owner
 from .checkpoint import Backup
 from .epoch_logs import epoch_logs
 from .flags import set_flags, variable_groups
@@ -68,6 +65,8 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         delete_backup: remove ``backup_dir`` when ``fit`` completes.
         log_lr: add each group's effective learning rate to the epoch logs (Keras'
             progress bar prints every key: ``False`` shortens its line).
+        cache: compute the frozen prefix once per stage, not per epoch (``True`` or a
+            :class:`~unfreeze_core.keras.Cache`); run by :func:`unfreeze_core.keras.fit`.
 
     Epoch logs gain (for ``History``, ``CSVLogger``, ``TensorBoard``; list this callback
     before them): ``unfreeze_stage`` (the stage number, from 1),
@@ -87,6 +86,8 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         ([1.0, 2.0], [1.0, 2.0])
     """
 
+    cache_runner: Any = None  # with cache=...: the run of unfreeze_core.keras.fit
+
     def __init__(
         self,
         schedule: Schedule | Mapping[str, Any] | str | PathLike[str],
@@ -96,6 +97,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         backup_dir: str | PathLike[str] | None = None,
         delete_backup: bool = True,
         log_lr: bool = True,
+        cache: bool | Cache = False,
     ):
         super().__init__()
         self.schedule: Schedule = (
@@ -107,6 +109,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         self.backup = Backup(backup_dir) if backup_dir is not None else None
         self.delete_backup = delete_backup
         self.log_lr = log_lr
+        self.cache: Cache | None = as_cache(cache)
         self.norm_every = norm_intervals(self.schedule.policy)
         if self.norm_every:
             # Only then is Python called per batch (Keras dispatches the default no-op
@@ -191,6 +194,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
         self._apply(self.state)
         self._narrator = messages.Narrator(self.schedule, self.verbose)
         self._narrator.setup(self.state, self.groups, self._counts)
+        check_owner(self, model)  # cache=True: refuse plain model.fit, check the cut
 
     # --- applying a stage ---------------------------------------------------------------
 
@@ -268,8 +272,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.state is None or self.driver is None:
             return
-        opt = unwrap(self.model.optimizer)
-        self._step = int(backend.to_numpy(opt.iterations))
+        self._step = int(backend.to_numpy(unwrap(self.model.optimizer).iterations))
         self._epochs_done = epoch + 1
         state = self.state
         self.timeline.append((epoch, state.stage))
@@ -279,12 +282,9 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
                                  optimizer=self.model.optimizer, step=self._step)
         numeric = self._agree_logs(logs)
         self._feed(EpochEnd(epoch, self._step, numeric), epoch)
-        assert self.state is not None
-        if (
-            self.restore_best_weights
-            and self.state.best_epoch == epoch
-            and self.state.best is not None
-        ):
+        after = self.state
+        assert after is not None
+        if self.restore_best_weights and after.best_epoch == epoch and after.best is not None:
             self._best_weights = self.model.get_weights()
         if self.backup is not None:
             self._save_backup(epoch)

@@ -26,8 +26,8 @@ import keras
 
 __all__ = [
     "PRIVATE", "UPDATE_LOOP", "WEIGHT_DECAY", "Private", "base_update_loop", "built_variables",
-    "callback_model", "distribution_strategy", "forget_build", "initial_epoch",
-    "is_base_update_step", "iterations_variable", "jax_state_in_flight", "knows",
+    "callback_model", "distribution_strategy", "forget_build", "inbound_node", "initial_epoch",
+    "is_base_update_step", "iterations_variable", "jax_state_in_flight", "keras_history", "knows",
     "learning_rate_setting", "merge_call", "missing", "own_trainable_variables", "own_weights",
     "print_msg", "set_initial_epoch", "sublayers", "torch_version", "untrack", "update_loop",
     "uses_weight_decay", "variable_index",
@@ -202,6 +202,20 @@ def torch_version(tensor: Any) -> int:
     return int(tensor._version)
 
 
+def keras_history(tensor: Any) -> tuple[Any, int, int]:
+    """Where a symbolic tensor of a functional graph comes from (``_keras_history``):
+    ``(operation, node_index, tensor_index)``; frozen-prefix caching walks the graph
+    from the model's outputs with it."""
+    operation, node_index, tensor_index = tensor._keras_history
+    return operation, int(node_index), int(tensor_index)
+
+
+def inbound_node(operation: Any, index: int) -> Any:
+    """The ``index``-th call of ``operation`` in the graphs it belongs to
+    (``_inbound_nodes``); its public ``input_tensors`` are what that call read."""
+    return operation._inbound_nodes[index]
+
+
 # --- the canary and the version check ---------------------------------------------------
 
 
@@ -275,6 +289,9 @@ PRIVATE: tuple[Private, ...] = (
     Private("Layer._trainable_variables", (), _model_has("_trainable_variables")),
     Private("Layer._non_trainable_variables", (), _model_has("_non_trainable_variables")),
     Private("Model._initial_epoch", (), _model_has("_initial_epoch")),
+    Private("Operation._inbound_nodes", (), _model_has("_inbound_nodes")),
+    Private("KerasTensor._keras_history", (),
+            lambda o, m: hasattr(keras.Input((1,)), "_keras_history")),
     Private("Callback._model", (), lambda o, m: hasattr(keras.callbacks.Callback(), "_model")),
     Private("keras.src.utils.io_utils.print_msg", (), _module_has(
         "keras.src.utils.io_utils", "print_msg")),
