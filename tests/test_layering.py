@@ -60,6 +60,9 @@ LAYERS: dict[str, int] = {
     # adapters and presentation
     "unfreeze_core.keras": 9,
     "unfreeze_core.keras.": 9,
+    "unfreeze_core.keras.cache_graph": 9,  # frozen-prefix caching (issue 15)
+    "unfreeze_core.keras.cache_store": 9,
+    "unfreeze_core.keras.cache_fit": 9,
     "unfreeze_core.plotting": 9,
     "unfreeze_core.demo": 9,
     "unfreeze_core.demo.": 9,

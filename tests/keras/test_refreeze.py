@@ -162,3 +162,34 @@ def test_autofreeze_in_the_driver_freezes_a_prefix_that_stays_put() -> None:
             assert _same(slots.weights[epoch][name], slots.weights[last][name])
             assert _same(slots.slots[epoch][name], slots.slots[last][name])
     assert first <= last
+
+
+def test_with_caching_a_refrozen_prefix_is_cached_and_the_run_is_exact(capsys: Any) -> None:
+    """FreezeOut re-freezes l0 then l1; with cache=True the driver computes the frozen
+    prefix once per stage: same stages and weights as a plain model.fit."""
+    from unfreeze_core.keras import fit
+
+    def run(cache: bool) -> tuple[Any, Any]:
+        keras.utils.set_random_seed(3)
+        x, y = data(32)
+        model = mlp(widths=(8, 8))
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), loss="mse")
+        cb = ProgressiveUnfreezing(
+            Schedule(FreezeOut(20, t0=0.5, spacing="linear")), cache=cache, verbose=int(cache)
+        )
+        kw: dict[str, Any] = dict(epochs=5, batch_size=8, shuffle=False, verbose=0,
+                                  callbacks=[cb])
+        if cache:
+            fit(model, x, y, **kw)
+        else:
+            model.fit(x, y, **kw)
+        return model, cb
+
+    plain, plain_cb = run(False)
+    cached, cached_cb = run(True)
+    out = capsys.readouterr().out
+    assert "frozen prefix cached at 'l0'" in out and "frozen prefix cached at 'l1'" in out
+    assert plain_cb.state.refrozen == cached_cb.state.refrozen == 2
+    assert plain_cb.timeline == cached_cb.timeline
+    for a, b in zip(cached.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
