@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "unfreeze_core.dry_run": 3,
     "unfreeze_core.timeline": 3,
     "unfreeze_core.replay": 3,
+    "unfreeze_core.recommended": 3,
     # names and the config format, against an explicit registry
     "unfreeze_core.registry": 4,
     "unfreeze_core.config": 5,

@@ -28,6 +28,7 @@ from .policies import (
     all_of,
     any_of,
 )
+from .recommended import recommended_schedule
 from .schedule import Decision, EpochRecord, Schedule, ScheduleState, Transition
 
 if TYPE_CHECKING:
@@ -86,4 +87,5 @@ __all__ = [
     "compose",
     "hookimpl",
     "load_schedule",
+    "recommended_schedule",
 ]

@@ -40,18 +40,28 @@ def is_finite(value: object) -> bool:
         return False
 
 
-def improved(value: float, best: float | None, mode: str, min_delta: float) -> bool:
-    """Whether ``value`` beats ``best`` by more than ``min_delta``; NaN never does.
+def improved(
+    value: float, best: float | None, mode: str, min_delta: float, min_rel_delta: float = 0.0
+) -> bool:
+    """Whether ``value`` beats ``best`` by more than ``min_delta`` and by more than
+    ``min_rel_delta`` times ``|best|``; NaN never does.
+
+    ``min_delta`` is an absolute change, as in Keras; ``min_rel_delta`` a relative one,
+    as PyTorch's ``ReduceLROnPlateau(threshold_mode="rel")``: ``0.05`` asks for a value
+    5% better than the best.
 
     Example:
         >>> improved(0.5, 0.6, "min", 0.01), improved(float("nan"), None, "min", 0.0)
         (True, False)
+        >>> improved(0.98, 1.0, "min", 0.0, min_rel_delta=0.05)
+        False
     """
     if not math.isfinite(value):
         return False
     if best is None:
         return True
-    return value < best - min_delta if mode == "min" else value > best + min_delta
+    margin = max(min_delta, min_rel_delta * abs(best))
+    return value < best - margin if mode == "min" else value > best + margin
 
 
 def warn_missing_metric(monitor: str, logs: Mapping[str, float], who: str) -> None:

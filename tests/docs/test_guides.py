@@ -58,8 +58,8 @@ def test_every_builtin_policy_and_rule_has_a_section() -> None:
 
 def test_a_wrong_default_or_a_missing_argument_is_noticed() -> None:
     text = (DOCS / "policies.md").read_text()
-    assert "| `patience` | `10` |" in text
-    wrong = text.replace("| `patience` | `10` |", "| `patience` | `5` |")
+    assert "| `patience` | `1` |" in text
+    wrong = text.replace("| `patience` | `1` |", "| `patience` | `5` |")
     assert argument_table(wrong, "Plateau") != signature_table("Plateau")
     missing = re.sub(r"^\| `cooldown` .*\n", "", text, flags=re.MULTILINE)
     assert argument_table(missing, "Plateau") != signature_table("Plateau")

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from ..events import EpochEnd, Event, StageChange
-from ..fields import arg, finite, ge, one_of
+from ..fields import arg, finite, ge, le, one_of
 from ..monitoring import improved, infer_mode, is_finite, warn_missing_metric
 from .combinators import Composable
 
@@ -45,10 +45,14 @@ class Plateau(Composable):
         "auto", one_of("auto", "min", "max"), doc="'auto' infers it from the name."
     )
     min_delta: float = arg(1e-4, ge(0), finite, doc="Smallest change that counts.")
-    patience: int = arg(10, ge(0), doc="Epochs without improvement before advancing.")
+    patience: int = arg(1, ge(0), doc="Epochs without improvement before advancing.")
     cooldown: int = arg(0, ge(0), doc="Epochs ignored after each advance.")
     min_epochs_per_stage: int = arg(0, ge(0), doc="Shortest stage, in epochs.")
     start_from_epoch: int = arg(0, ge(0), doc="Epochs ignored at the start of training.")
+    min_rel_delta: float = arg(
+        0.1, ge(0), le(1), doc="Smallest change that counts, as a fraction of the best value."
+    )
+    reset_best: bool = arg(False, doc="Forget the best value at each advance.")
 
     @property
     def resolved_mode(self) -> Literal["min", "max"]:
@@ -73,6 +77,8 @@ class Plateau(Composable):
     def update(self, state: Any, event: Event) -> tuple[Any, bool]:
         if isinstance(event, StageChange):
             state = {**state, "wait": 0, "cooldown": self.cooldown, "epochs_in_stage": 0}
+            if self.reset_best:
+                state.update(best=None, best_epoch=None)
         elif isinstance(event, EpochEnd):
             state = self._epoch_end(state, event)
         return state, self._ready(state)
@@ -94,7 +100,9 @@ class Plateau(Composable):
         if in_cooldown:
             state["cooldown"] -= 1
             state["wait"] = 0
-        if improved(value, state["best"], self.resolved_mode, self.min_delta):
+        if improved(
+            value, state["best"], self.resolved_mode, self.min_delta, self.min_rel_delta
+        ):
             state.update(best=value, best_epoch=event.epoch, wait=0)
         elif not in_cooldown:
             state["wait"] += 1

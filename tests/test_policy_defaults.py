@@ -1,0 +1,241 @@
+"""The adaptive policies' defaults (issue 14): ``Plateau()`` and ``GradNorm()`` advance
+on realistic curves without tuning, and the old behaviour stays reachable.
+
+The curves are shaped like the benchmark's recorded fine-tuning runs
+(``docs/policies.md#choosing-the-defaults``): a head that learns slowly at a low rate
+(val_loss falling 3% an epoch), one that learns fast and then levels off, the spike of
+val_loss right after a group unfreezes, and per-step gradient norms with batch noise.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import pytest
+
+from unfreeze_core import (
+    ConfigError,
+    Discriminative,
+    EpochEnd,
+    FixedEpoch,
+    GradNorm,
+    Plateau,
+    Schedule,
+    StageChange,
+    StepEnd,
+    Warmup,
+    load_schedule,
+    recommended_schedule,
+)
+
+OLD_PLATEAU = {"patience": 10, "min_rel_delta": 0.0, "reset_best": False}
+
+
+def feed(policy: Any, events: list[Any]) -> list[bool]:
+    state = policy.init()
+    ready = []
+    for event in events:
+        state, is_ready = policy.update(state, event)
+        ready.append(is_ready)
+    return ready
+
+
+def epochs(values: list[float], monitor: str = "val_loss") -> list[EpochEnd]:
+    return [EpochEnd(e, e + 1, {monitor: v}) for e, v in enumerate(values)]
+
+
+def first_ready(policy: Any, events: list[Any]) -> int | None:
+    """The 0-based epoch at whose end the policy first is ready (None: never)."""
+    epoch = 0
+    for event, ready in zip(events, feed(policy, events), strict=True):
+        if isinstance(event, EpochEnd):
+            if ready:
+                return epoch
+            epoch += 1
+    return None
+
+
+def levelling_off(n: int, floor: float = 0.5, noise: float = 0.01, seed: int = 0) -> list[float]:
+    """val_loss that falls fast, then levels off at ``floor`` with relative ``noise``."""
+    rng = random.Random(seed)
+    return [(floor + 1.5 * 0.6**t) * (1 + rng.uniform(-noise, noise)) for t in range(n)]
+
+
+class TestPlateauDefaults:
+    def test_a_levelling_off_curve_advances_within_a_few_epochs(self) -> None:
+        for seed in range(20):
+            curve = levelling_off(12, seed=seed)
+            at = first_ready(Plateau(), epochs(curve))
+            assert at is not None and at <= 6, (seed, at)
+            assert first_ready(Plateau(**OLD_PLATEAU), epochs(curve)) is None
+
+    def test_a_steadily_improving_curve_waits(self) -> None:
+        curve = [2.0 * 0.85**t for t in range(12)]  # 15% better every epoch
+        assert first_ready(Plateau(), epochs(curve)) is None
+
+    def test_a_slowly_learning_stage_advances(self) -> None:
+        # the head at a low rate: 3% an epoch would take the whole budget to converge
+        curve = [2.0 * 0.97**t for t in range(12)]
+        assert first_ready(Plateau(), epochs(curve)) == 1
+        assert first_ready(Plateau(**OLD_PLATEAU), epochs(curve)) is None
+
+    def test_min_rel_delta_is_relative_to_the_best(self) -> None:
+        assert not feed(Plateau(), epochs([1.0, 0.85]))[-1]  # 15% better
+        assert feed(Plateau(), epochs([1.0, 0.95]))[-1]  # 5% better: not enough
+        assert feed(Plateau(), epochs([0.010, 0.0095]))[-1]  # the scale does not matter
+        maximised = epochs([0.5, 0.6, 0.62], monitor="val_accuracy")
+        assert feed(Plateau(monitor="val_accuracy"), maximised) == [False, False, True]
+
+    def test_min_delta_and_min_rel_delta_both_apply(self) -> None:
+        p = Plateau(min_delta=0.2, min_rel_delta=0.01)
+        assert feed(p, epochs([1.0, 0.85])) == [False, True]
+
+    def test_the_best_is_kept_across_stages_unless_reset_best(self) -> None:
+        # val_loss jumps when a group unfreezes, then improves fast
+        events = [*epochs([1.0, 0.5]), StageChange(1, 2, 2, 1)]
+        events += [EpochEnd(2, 3, {"val_loss": 0.9}), EpochEnd(3, 4, {"val_loss": 0.6})]
+        assert feed(Plateau(), events)[-2:] == [True, True]  # Keras: one best per run
+        assert feed(Plateau(reset_best=True), events)[-2:] == [False, False]
+
+    def test_a_stage_that_does_not_help_advances_after_one_epoch(self) -> None:
+        events = [*epochs([1.0, 0.8]), StageChange(1, 2, 2, 1), EpochEnd(2, 3, {"val_loss": 0.79})]
+        assert feed(Plateau(), events)[-1]
+
+    def test_nan_is_still_neither_an_improvement_nor_counted(self) -> None:
+        assert not any(feed(Plateau(), epochs([1.0, math.nan, math.inf, math.nan])))
+        assert not any(feed(Plateau(), epochs([math.nan] * 10)))
+
+    def test_the_old_defaults_are_reachable(self) -> None:
+        old = Plateau(**OLD_PLATEAU)
+        values = [1.0, 0.99] + [0.98995] * 11  # 5e-5 better: less than min_delta
+        ready = feed(old, epochs(values))
+        assert ready.index(True) == 11  # 10 epochs after the last improvement
+
+
+class TestGradNormDefaults:
+    @staticmethod
+    def epoch_of_norms(epoch: int, first_step: int, norms: list[float]) -> list[Any]:
+        steps = [StepEnd(epoch, first_step + i, (0.0, n)) for i, n in enumerate(norms)]
+        return [*steps, EpochEnd(epoch, first_step + len(norms) - 1, {"loss": 1.0})]
+
+    def run(self, policy: Any, epoch_norms: list[list[float]]) -> list[Any]:
+        events: list[Any] = []
+        step = 1
+        for e, norms in enumerate(epoch_norms):
+            events += self.epoch_of_norms(e, step, norms)
+            step += len(norms)
+        return events
+
+    def test_gradnorm_needs_no_arguments(self) -> None:
+        p = GradNorm()
+        assert (p.resolved_rel_change, p.window, p.check_every) == (0.1, None, 1)
+
+    def test_fires_when_the_epoch_norm_settles(self) -> None:
+        # means 3.0, 2.0 (-33%), 1.9 (-5%): ready at the end of the third epoch
+        norms = [[5.0, 1.0, 5.0, 1.0], [2.5, 1.5, 2.5, 1.5], [1.8, 2.0, 1.8, 2.0]]
+        events = self.run(GradNorm(), norms)
+        assert first_ready(GradNorm(), events) == 2
+
+    def test_not_on_the_first_noisy_readings(self) -> None:
+        # consecutive readings of the first epoch are nearly equal: no window closed yet
+        rng = random.Random(1)
+        norms = [[4.0 * (1 + rng.uniform(-0.3, 0.3)) for _ in range(8)] for _ in range(1)]
+        assert not any(feed(GradNorm(), self.run(GradNorm(), norms)))
+        assert not any(feed(GradNorm(), self.run(GradNorm(), [[1.0, 1.0, 1.0]] * 1)))
+
+    def test_a_falling_norm_waits(self) -> None:
+        norms = [[4.0 * 0.8**e] * 6 for e in range(8)]  # 20% lower every epoch
+        assert first_ready(GradNorm(), self.run(GradNorm(), norms)) is None
+
+    def test_a_stage_change_keeps_the_last_window_for_comparison(self) -> None:
+        events = self.run(GradNorm(), [[2.0, 2.0], [2.0, 2.0]])
+        assert feed(GradNorm(), events)[-1]
+        change = [StageChange(1, 4, 2, 1)]
+        # the new group's gradients are large: the norm jumps, the stage goes on
+        jumped = [*events, *change, *self.epoch_of_norms(2, 5, [4.0, 4.0])]
+        assert feed(GradNorm(), jumped)[-2:] == [False, False]
+        settled = [*jumped, *self.epoch_of_norms(3, 7, [3.9, 3.9])]
+        assert feed(GradNorm(), settled)[-1]
+        # the norm barely moved: the new group adds nothing, the next one may come
+        same = [*events, *change, *self.epoch_of_norms(2, 5, [2.05, 2.05])]
+        assert feed(GradNorm(), same)[-1]
+
+    def test_a_window_of_readings_compares_consecutive_windows(self) -> None:
+        p = GradNorm(window=2, check_every=1)
+        steps = [StepEnd(0, s, (n,)) for s, n in enumerate([4.0, 4.0, 2.0, 2.0, 1.9, 1.9], 1)]
+        assert feed(p, steps) == [False, False, False, False, False, True]
+
+    def test_non_finite_readings_close_no_window(self) -> None:
+        events = self.run(GradNorm(), [[1.0, 1.0], [math.nan, math.nan], [1.05, 1.0]])
+        with pytest.warns(Warning, match="non-finite"):
+            ready = feed(GradNorm(), events)
+        assert ready.index(True) == len(events) - 1  # epoch 2 compared with epoch 0
+
+    def test_threshold_or_fraction_alone_keeps_the_old_meaning(self) -> None:
+        p = GradNorm(fraction=0.5, window=1, check_every=1)
+        assert p.resolved_rel_change is None
+        steps = [StepEnd(0, s, (n,)) for s, n in enumerate([4.0, 4.0, 4.0, 1.9], 1)]
+        assert feed(p, steps) == [False, False, False, True]
+        both = GradNorm(fraction=0.5, rel_change=0.1, window=1, check_every=1)
+        assert feed(both, steps) == [False, True, True, True]  # settled, then halved
+
+    def test_bad_rel_change(self) -> None:
+        with pytest.raises(ConfigError, match="rel_change: must be > 0"):
+            GradNorm(rel_change=0.0)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        Schedule(Plateau()),
+        Schedule(GradNorm()),
+        Schedule(Plateau(min_rel_delta=0.0, reset_best=False, patience=10)),
+        Schedule(GradNorm(rel_change=0.05, window=10, check_every=10)),
+        recommended_schedule(epochs=20, n_groups=5, steps_per_epoch=8),
+    ],
+)
+def test_config_round_trip(schedule: Schedule) -> None:
+    assert load_schedule(schedule.to_config()) == schedule
+
+
+def test_a_bare_grad_norm_table_loads() -> None:
+    assert load_schedule({"policy": {"type": "grad_norm"}}) == Schedule(GradNorm())
+
+
+class TestRecommended:
+    def test_the_benchmarks_best_timetable(self) -> None:
+        s = recommended_schedule(epochs=20, n_groups=5, steps_per_epoch=8)
+        assert s == Schedule(
+            FixedEpoch(every=3), rules=[Discriminative(factor=2.6), Warmup(steps=8)]
+        )
+
+    @pytest.mark.parametrize(
+        ("epochs", "n_groups"), [(20, 5), (6, 5), (6, 16), (4, 2), (30, 8), (3, 16), (1, 3)]
+    )
+    def test_every_group_trains_by_the_given_fraction(self, epochs: int, n_groups: int) -> None:
+        s = recommended_schedule(epochs=epochs, n_groups=n_groups)
+        stages = [r.stage for r in s.dry_run(n_groups, {"loss": [0.0] * epochs})]
+        assert stages[0] == 1  # the head alone first
+        last = max(1, math.floor(0.6 * epochs))
+        assert stages[min(last, epochs - 1)] == n_groups or epochs == 1
+
+    def test_many_groups_keep_the_rate_spread(self) -> None:
+        s = recommended_schedule(epochs=6, n_groups=16)
+        factor = s.rules[0].factor  # type: ignore[attr-defined]
+        assert factor**15 == pytest.approx(2.6**4, rel=0.02)
+        assert recommended_schedule(epochs=6, n_groups=3).rules[0].factor == 2.6  # type: ignore[attr-defined]
+
+    def test_without_steps_per_epoch_no_warmup(self) -> None:
+        assert [type(r) for r in recommended_schedule(10, 4).rules] == [Discriminative]
+
+    def test_schedule_arguments_pass_through(self) -> None:
+        assert recommended_schedule(10, 4, final="stop").final == "stop"
+
+    def test_bad_arguments_are_reported_together(self) -> None:
+        with pytest.raises(ConfigError) as info:
+            recommended_schedule(0, 0, steps_per_epoch=0, unfrozen_by=2.0)
+        message = str(info.value)
+        for name in ("epochs", "n_groups", "steps_per_epoch", "unfrozen_by"):
+            assert name in message
