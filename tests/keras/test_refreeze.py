@@ -189,6 +189,7 @@ def test_with_caching_a_refrozen_prefix_is_cached_and_the_run_is_exact(capsys: A
     cached, cached_cb = run(True)
     out = capsys.readouterr().out
     assert "frozen prefix cached at 'l0'" in out and "frozen prefix cached at 'l1'" in out
+    assert "Epoch 4: re-freezing group 'l0' (stage 2/3" in out
     assert plain_cb.state.refrozen == cached_cb.state.refrozen == 2
     assert plain_cb.timeline == cached_cb.timeline
     for a, b in zip(cached.get_weights(), plain.get_weights(), strict=True):

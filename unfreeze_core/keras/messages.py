@@ -85,6 +85,9 @@ def advanced(
                 f"{names} will train if training continues ({numbers})"
             )
         return f"{when}: unfreezing {noun} {names} ({numbers})"
+    if decision.refrozen:
+        noun = "group" if len(decision.refrozen) == 1 else "groups"
+        return f"{when}: re-freezing {noun} {_names(groups, decision.refrozen)} ({numbers})"
     return f"{when}: training groups {_names(groups, state.trainable)} ({numbers})"
 
 
