@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from unfreeze_core import FixedEpoch, GradNorm, ProgressiveUnfreezing, Schedule
+from unfreeze_core import FixedEpoch, FreezeOut, GradNorm, ProgressiveUnfreezing, Schedule
 from unfreeze_core.errors import DriverError
 from unfreeze_core.keras import Cache, fit
 from unfreeze_core.keras.cache_graph import find_cut
@@ -107,11 +107,38 @@ def test_mid_epoch_stage_changes_are_exact() -> None:
         cb = ProgressiveUnfreezing(Schedule(policy), cache=cache)
         kw: dict[str, Any] = dict(batch_size=8, epochs=2, verbose=0, callbacks=[cb],
                                   shuffle=False)
-        (fit if cache else model.fit)(*((model,) if cache else ()), x, y, **kw)
+        if cache:
+            fit(model, x, y, **kw)
+        else:
+            model.fit(x, y, **kw)
         return model, cb.timeline
 
     (m1, t1), (m2, t2) = run(False), run(True)
     assert t1 == t2 == [(0, 3), (1, 3)]  # stages 2 and 3 began mid-epoch 1
+    for a, b in zip(m1.get_weights(), m2.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_refrozen_groups_move_the_cut_up_exactly() -> None:
+    """FreezeOut freezes groups again from the input side: each higher cut is computed
+    from the stored one."""
+    x, y = data(48)
+
+    def run(cache: bool) -> tuple[Any, list[Any]]:
+        keras.utils.set_random_seed(4)
+        model = mlp(widths=(8, 8))
+        model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+        cb = ProgressiveUnfreezing(Schedule(FreezeOut(total_steps=24, t0=0.25, spacing="linear")), cache=cache)
+        kw: dict[str, Any] = dict(batch_size=8, epochs=4, verbose=0, callbacks=[cb],
+                                  shuffle=False)
+        if cache:
+            fit(model, x, y, **kw)
+        else:
+            model.fit(x, y, **kw)
+        return model, cb.timeline
+
+    (m1, t1), (m2, t2) = run(False), run(True)
+    assert t1 == t2 and len({s for _, s in t1}) >= 3, t1
     for a, b in zip(m1.get_weights(), m2.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
@@ -175,3 +202,24 @@ def test_plain_model_fit_says_what_to_call() -> None:
     with pytest.raises(DriverError, match=r"model\.fit cannot hand.*unfreeze_core\.keras\.fit"):
         model.fit(X, Y, epochs=1, verbose=0, callbacks=[driver(True)])
     assert all(la.trainable for la in model.layers)
+
+
+def test_a_nested_backbone_is_cut_at_its_boundary() -> None:
+    inp = keras.Input((6,))
+    h = keras.layers.Dense(8, name="b0")(inp)
+    backbone = keras.Model(inp, keras.layers.Dense(8, name="b1")(h), name="backbone")
+    outer_in = keras.Input((6,))
+    model = keras.Model(outer_in, keras.layers.Dense(1, name="head")(backbone(outer_in)))
+    backbone.trainable = False
+    assert find_cut(model, "frozen").names == ("backbone",)  # cached as a whole
+    backbone.trainable = True
+    backbone.get_layer("b0").trainable = False
+    cut = find_cut(model, "frozen")  # its top trains: the cut is at its input
+    assert cut.trivial and cut.blocked is None
+
+
+def test_the_caching_guide_runs_and_prints_what_it_says() -> None:
+    from ..docs.snippets import run_page
+
+    ran, compared = run_page("docs/caching.md")
+    assert (ran, compared) == (1, 1)

@@ -206,7 +206,7 @@ def suffix_model(model: Any, cut: Cut) -> Any:
     the model's outputs over the same layer objects (shared weights)."""
     outputs = model.outputs
     return keras.Model(list(cut.tensors), outputs[0] if len(outputs) == 1 else list(outputs),
-                       name=f"{model.name}_above_cut")
+                       name=f"above_cut_{model.name}")
 
 
 def prefix_model(inputs: Any, tensors: list[Any]) -> Any:
