@@ -328,3 +328,18 @@ def test_plan_shows_the_refreezes(tmp_path: Any) -> None:
     path.write_text(json.dumps(Schedule(AutoFreeze()).to_config()))
     result = CliRunner().invoke(main, ["plan", str(path), "--groups", "4"], terminal_width=200)
     assert "re-freezing is decided at run time" in " ".join(result.output.split())
+
+
+def test_autofreeze_state_mid_run_round_trips_through_strict_json() -> None:
+    s = Schedule(AutoFreeze(check_every=1, window=2, unfreeze=FixedEpoch(every=1)), initial=3)
+    state = s.start(4)
+    for step, norms in enumerate([(0.0, 1.0, 1.0, 1.0)] * 3, 1):
+        state, _ = s.update(state, StepEnd(0, step, norms))
+    text = json.dumps(state.to_dict(), allow_nan=False)
+    back = ScheduleState.from_dict(json.loads(text))
+    assert back == state
+    for step in (4, 5):  # both go on identically
+        a, da = s.update(state, StepEnd(0, step, (0.0, 1.0, 2.0, 1.0)))
+        b, db = s.update(back, StepEnd(0, step, (0.0, 1.0, 2.0, 1.0)))
+        assert (a, da) == (b, db)
+        state, back = a, b
