@@ -128,7 +128,8 @@ def test_refrozen_groups_move_the_cut_up_exactly() -> None:
         keras.utils.set_random_seed(4)
         model = mlp(widths=(8, 8))
         model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
-        cb = ProgressiveUnfreezing(Schedule(FreezeOut(total_steps=24, t0=0.25, spacing="linear")), cache=cache)
+        policy = FreezeOut(total_steps=24, t0=0.25, spacing="linear")  # l0 at 6, l1 at 15
+        cb = ProgressiveUnfreezing(Schedule(policy), cache=cache)
         kw: dict[str, Any] = dict(batch_size=8, epochs=4, verbose=0, callbacks=[cb],
                                   shuffle=False)
         if cache:
@@ -223,3 +224,25 @@ def test_the_caching_guide_runs_and_prints_what_it_says() -> None:
 
     ran, compared = run_page("docs/caching.md")
     assert (ran, compared) == (1, 1)
+
+
+def test_a_keras_mask_crosses_the_cut_as_a_tensor() -> None:
+    tokens = keras.Input((5,), dtype="int32")
+    h = keras.layers.Embedding(10, 4, mask_zero=True, name="emb", trainable=False)(tokens)
+    h = keras.layers.Dense(4, name="proj")(h)
+    h = keras.layers.GlobalAveragePooling1D()(h)
+    model = keras.Model(tokens, keras.layers.Dense(1, name="head")(h))
+    cut = find_cut(model, "frozen")
+    assert cut.names[0] == "emb" and "not_equal" in cut.names[1] and cut.blocked is None
+
+
+def test_open_dimensions_are_read_from_the_prefix() -> None:
+    inp = keras.Input((None, 4))
+    h = keras.layers.Dense(3, name="l0")(inp)
+    model = keras.Model(inp, keras.layers.Dense(1, name="head")(
+        keras.layers.GlobalAveragePooling1D()(keras.layers.Dense(3, name="l1")(h))))
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = RNG.normal(size=(16, 7, 4)).astype("float32"), RNG.normal(size=(16, 1))
+    cb = ProgressiveUnfreezing(Schedule(FixedEpoch(every=1), initial=2), cache=True)
+    fit(model, x, y, epochs=1, batch_size=8, verbose=0, callbacks=[cb])
+    assert len(cb.timeline) == 1  # cached l0's (None, None, 3) output: 7 steps

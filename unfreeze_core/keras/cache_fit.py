@@ -52,6 +52,17 @@ def _rows(data: Any, what: str) -> int:
     return counts.pop()
 
 
+def _specs(prefix: Any, source: Any, tensors: list[Any]) -> list[tuple[tuple[int, ...], str]]:
+    """Per-example shape and dtype of ``tensors``; dimensions the graph leaves open (a
+    sequence length) are read from the prefix's output for the first example."""
+    shapes = [tuple(t.shape[1:]) for t in tensors]
+    if any(d is None for shape in shapes for d in shape):
+        got = prefix.predict(take(source, slice(0, 1)), verbose=0)
+        shapes = [tuple(np.shape(g)[1:]) for g in (got if isinstance(got, list) else [got])]
+    return [(tuple(int(d) for d in shape), str(t.dtype))
+            for shape, t in zip(shapes, tensors, strict=True)]
+
+
 def fit(
     model: Any,
     x: Any = None,
@@ -257,7 +268,7 @@ class CachedRun:
         fresh: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         if needed:
             prefix, sources = self._prefix(previous, old, needed)
-            specs = [(tuple(int(d) for d in t.shape[1:]), str(t.dtype)) for t in needed]
+            specs = _specs(prefix, sources[0], needed)
             n_val = 0 if self.val is None else _rows(self.val[0], "validation_data")
             kept_bytes = sum(a.nbytes for pair in kept.values() for a in pair if a is not None)
             total = estimate(specs, self.n + n_val) + kept_bytes

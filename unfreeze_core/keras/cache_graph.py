@@ -9,6 +9,8 @@ training (``Dropout``, ``GaussianNoise``, ``Random*`` augmentation, any layer ho
 (``Schedule(batchnorm="train")``), and everything it reads is fixed (the model's inputs
 are). The *cut* is every fixed tensor that something not fixed reads: several tensors
 where a residual connection or a second input (an attention mask) passes the frontier.
+A Keras mask (``Embedding(mask_zero=True)``) is an explicit tensor of the graph (a
+``not_equal`` operation), so it crosses the cut like any other.
 :func:`suffix_model` builds the rest as a new functional model over the cut that reuses
 the same layer objects, so the weights are shared.
 
@@ -173,14 +175,17 @@ def find_cut(model: Any, batchnorm: str) -> Cut:
             fixed[id(node)] = ideal[id(node)] = True
             continue
         block = blocker(op, batchnorm)
-        frozen = not op.trainable_weights or (block is not None and is_batchnorm(op))
+        # a plain keras.ops operation in the graph (keras.ops.not_equal) has no weights
+        weights = getattr(op, "weights", [])
+        frozen = not getattr(op, "trainable_weights", []) or (block is not None
+                                                             and is_batchnorm(op))
         ideal[id(node)] = frozen and all(ideal[id(_node(t)[1])] for t in ins)
         fixed[id(node)] = frozen and block is None and inputs_fixed
         if ideal[id(node)] and block is not None and first_block is None:
             first_block = block
-        if fixed[id(node)] and op.weights:
+        if fixed[id(node)] and weights:
             weighted += 1
-        if ideal[id(node)] and not fixed[id(node)] and op.weights and block is None:
+        if ideal[id(node)] and not fixed[id(node)] and weights and block is None:
             lost += 1
             lost_at = lost_at or str(op.name)
         for t in ins if not fixed[id(node)] else ():
