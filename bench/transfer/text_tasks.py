@@ -60,6 +60,8 @@ MIN_CONFIDENCE = 0.6
 SIZES = {"quick": (4, 30, 60), "full": (16, 96, 300)}
 #: Paraphrase pairs in the source probe (and as many unrelated pairs).
 PROBE_PAIRS = 256
+#: Token positions for a probe phrase (3-6 words; longer ones are truncated).
+PROBE_LENGTH = 16
 MIN_PARAPHRASE_PROB = 0.5
 NETWORK = ("all-MiniLM-L6-v2 sentence encoder (6-layer BERT, 22.7M parameters), "
            f"{minilm.PACKAGE} {minilm.PACKAGE_VERSION} (MIT packaging, Apache-2.0 model)")
@@ -184,8 +186,8 @@ class TextTask:
     network: str = NETWORK
     source_metric: str = SOURCE_METRIC
     sequence_length: int = minilm.SEQUENCE_LENGTH
-    _tokenizer: minilm.MiniLMTokenizer | None = attrs.field(default=None, init=False,
-                                                            repr=False)
+    _tokenizers: dict[int, minilm.MiniLMTokenizer] = attrs.field(factory=dict, init=False,
+                                                                 repr=False)
 
     def available(self) -> str | None:
         why = minilm.missing()
@@ -198,11 +200,12 @@ class TextTask:
                     "installed: pip install --no-deps pycocoevalcap==1.2")
         return None
 
-    @property
-    def tokenizer(self) -> minilm.MiniLMTokenizer:
-        if self._tokenizer is None:
-            self._tokenizer = minilm.MiniLMTokenizer(self.sequence_length)
-        return self._tokenizer
+    def tokenizer(self, length: int | None = None) -> minilm.MiniLMTokenizer:
+        """The model's tokeniser at ``length`` tokens (default: the task's length)."""
+        length = length or self.sequence_length
+        if length not in self._tokenizers:
+            self._tokenizers[length] = minilm.MiniLMTokenizer(length)
+        return self._tokenizers[length]
 
     def data(self, seed: int, size: str) -> TaskData:
         per_class, n_val, n_test = SIZES[size]
@@ -214,7 +217,7 @@ class TextTask:
                             for lo, hi in zip((0, *cuts[:-1]), cuts, strict=True))
 
         def split(idx: np.ndarray) -> Split:
-            return Split(self.tokenizer([texts[i] for i in idx]), labels[idx])
+            return Split(self.tokenizer()([texts[i] for i in idx]), labels[idx])
 
         return TaskData(split(train), split(val), split(test))
 
@@ -232,7 +235,8 @@ class TextTask:
         return keras.Model(inputs, logits, name=f"minilm_{self.key}")
 
     def source_score(self, model: keras.Model) -> float:
-        return paraphrase_auc(model.get_layer("minilm"), self.tokenizer, paraphrase_pairs())
+        return paraphrase_auc(model.get_layer("minilm"), self.tokenizer(PROBE_LENGTH),
+                              paraphrase_pairs())
 
     def grouping(self) -> Any:
         return None  # Auto(): BERT recognised: embeddings, transformer_layer_0..5, head
