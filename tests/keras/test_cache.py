@@ -14,7 +14,14 @@ import keras
 import numpy as np
 import pytest
 
-from unfreeze_core import FixedEpoch, FreezeOut, GradNorm, ProgressiveUnfreezing, Schedule
+from unfreeze_core import (
+    Discriminative,
+    FixedEpoch,
+    FreezeOut,
+    GradNorm,
+    ProgressiveUnfreezing,
+    Schedule,
+)
 from unfreeze_core.errors import DriverError
 from unfreeze_core.keras import Cache, fit
 from unfreeze_core.keras.cache_graph import find_cut
@@ -96,7 +103,8 @@ def test_cached_run_equals_model_fit(uncached: Any, budget: int | None, tmp_path
 
 
 def test_mid_epoch_stage_changes_are_exact() -> None:
-    """GradNorm decides every 2 steps; the helper finishes the epoch on the new cut."""
+    """GradNorm decides every 2 steps; the helper finishes the epoch on the new cut, with
+    the per-group rates of a Discriminative rule."""
     x, y = data(48)
 
     def run(cache: bool) -> tuple[Any, list[Any]]:
@@ -104,7 +112,9 @@ def test_mid_epoch_stage_changes_are_exact() -> None:
         model = mlp(widths=(8, 8))
         model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
         policy = GradNorm(threshold=1e9, window=1, check_every=2)  # advances at each read
-        cb = ProgressiveUnfreezing(Schedule(policy), cache=cache)
+        # per-group rates: the optimizer's patched update_step, also above the cut
+        cb = ProgressiveUnfreezing(Schedule(policy, rules=[Discriminative(factor=2.0)]),
+                                   cache=cache)
         kw: dict[str, Any] = dict(batch_size=8, epochs=2, verbose=0, callbacks=[cb],
                                   shuffle=False)
         if cache:
