@@ -50,17 +50,18 @@ OPTIMIZERS = {
 
 
 @pytest.mark.parametrize(
-    ("optimizer", "anneal"), [("sgd_momentum", False), ("adamw_decay", True)]
+    ("optimizer", "anneal", "xla"),
+    [("sgd_momentum", False, False), ("adamw_decay", True, True)],
 )
 def test_a_refrozen_group_keeps_weights_and_slots_bit_identical(
-    optimizer: str, anneal: bool
+    optimizer: str, anneal: bool, xla: bool
 ) -> None:
     """FreezeOut over 12 steps (2 per epoch): l0 stops at step 6 (after epoch index 2), l1 at
     step 9 (frozen after epoch index 4). With and without the annealing rule (the
-    patched and the plain optimizer step)."""
+    patched and the plain optimizer step); AdamW's step compiled with XLA."""
     x, y = data(16)
     model = mlp(widths=(8, 8))
-    model.compile(optimizer=OPTIMIZERS[optimizer](), loss="mse")
+    model.compile(optimizer=OPTIMIZERS[optimizer](), loss="mse", jit_compile=xla)
     slots = Slots(("l0", "l1", "head"))
     schedule = Schedule(FreezeOut(12, t0=0.5, spacing="linear", anneal=anneal))
     cb = ProgressiveUnfreezing(schedule)
