@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["FULL", "PROFILES", "QUICK", "Profile", "SpeedPlan"]
+__all__ = ["FULL", "PROFILES", "QUICK", "Profile", "SpeedPlan", "TransferPlan"]
 
 
 @attrs.frozen
@@ -46,6 +46,29 @@ def _resnet50(**kwargs: Any) -> Callable[[], Any]:
 
 
 @attrs.frozen
+class TransferPlan:
+    """Sizes of the real-weights transfer section (``bench/transfer``).
+
+    Attributes:
+        size: the tasks' data size, ``"quick"`` or ``"full"`` (each task's own numbers).
+        seeds: one run per seed and arm and rate.
+        lr_grid: base rates; each arm takes the one with the best mean validation accuracy.
+        epochs: the epoch budget of every arm.
+        batch_size: the batch size of every arm.
+        tasks: task keys to run (empty: all).
+        arms: arm keys to run (empty: all).
+    """
+
+    size: str
+    seeds: tuple[int, ...]
+    lr_grid: tuple[float, ...]
+    epochs: int
+    batch_size: int
+    tasks: tuple[str, ...] = ()
+    arms: tuple[str, ...] = ()
+
+
+@attrs.frozen
 class Profile:
     """Every size knob of one benchmark run."""
 
@@ -68,6 +91,7 @@ class Profile:
     source_train: int | None
     source_test: int
     pretrain_epochs: int
+    transfer: TransferPlan
 
 
 QUICK = Profile(
@@ -91,6 +115,8 @@ QUICK = Profile(
     source_train=None,
     source_test=200,
     pretrain_epochs=15,
+    transfer=TransferPlan(size="quick", seeds=(0,), lr_grid=(1e-4,), epochs=2, batch_size=10,
+                          tasks=("vgg16_fashion", "minilm_tweets")),
 )
 
 FULL = Profile(
@@ -116,6 +142,8 @@ FULL = Profile(
     source_train=12000,
     source_test=2000,
     pretrain_epochs=2,
+    transfer=TransferPlan(size="full", seeds=(0, 1, 2), lr_grid=(1e-4, 1e-3), epochs=7,
+                          batch_size=8),
 )
 
 PROFILES = {"quick": QUICK, "full": FULL}

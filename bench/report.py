@@ -1,4 +1,4 @@
-"""Writes ``docs/benchmarks.md`` from ``bench/results/{speed,scale,quality}.json``.
+"""Writes ``docs/benchmarks.md`` from ``bench/results/{speed,scale,quality,transfer}.json``.
 
 Everything between ``<!-- notes:begin -->`` and ``<!-- notes:end -->`` in the existing
 document is hand-written discussion and is kept, and so is the plain-language summary at
@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .common import REPO
+from .transfer.report import FIGURE, draw
+from .transfer.report import pm as _pm
+from .transfer.report import section as transfer_section
+from .transfer.report import table as _table
 
 __all__ = ["render", "write_doc"]
 
@@ -24,6 +27,7 @@ NOTES_BEGIN = "<!-- notes:begin -->"
 NOTES_END = "<!-- notes:end -->"
 SUMMARY_BEGIN = "<!-- summary:begin -->"
 SUMMARY_END = "<!-- summary:end -->"
+SECTION_FILES = ("speed", "scale", "quality", "transfer")
 DEFAULT_NOTES = "_No discussion written yet: run `python -m bench run --full` and add it here._"
 
 
@@ -50,12 +54,6 @@ def _verdict(value: float | None, target: float) -> str:
     if value is None or math.isnan(value):
         return "n/a"
     return "met" if value <= target else "**missed**"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return out
 
 
 def _meta_lines(meta: dict[str, Any], section: str) -> list[str]:
@@ -221,10 +219,6 @@ def _scale(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return lines, summary_rows
 
 
-def _pm(x: dict[str, float], digits: int = 3) -> str:
-    return f"{x['mean']:.{digits}f} ± {x['std']:.{digits}f}"
-
-
 def _quality(data: dict[str, Any]) -> list[str]:
     s = data["settings"]
     lines = [
@@ -267,7 +261,7 @@ def _quality(data: dict[str, Any]) -> list[str]:
 def render(results: Path, notes: str = DEFAULT_NOTES, summary: str | None = None) -> str:
     """The whole document from the JSON files in ``results`` (with the hand-written
     ``summary`` at the top when given)."""
-    speed, scale, quality = (_load(results, n) for n in ("speed", "scale", "quality"))
+    speed, scale, quality, transfer = (_load(results, n) for n in SECTION_FILES)
     out = [
         "# Benchmarks",
         "",
@@ -292,7 +286,7 @@ def render(results: Path, notes: str = DEFAULT_NOTES, summary: str | None = None
         "## Runs",
         "",
     ]
-    for name, data in (("speed", speed), ("scale", scale), ("quality", quality)):
+    for name, data in zip(SECTION_FILES, (speed, scale, quality, transfer), strict=True):
         if data is not None:
             out += _meta_lines(data["meta"], name)
     if speed is not None:
@@ -331,6 +325,8 @@ def render(results: Path, notes: str = DEFAULT_NOTES, summary: str | None = None
         out += ["## Scale (item 6)", "", *scale_lines]
     if quality:
         out += ["## Quality: a ULMFiT-style ablation", "", *_quality(quality)]
+    if transfer:
+        out += ["## Transfer: real pretrained weights", "", *transfer_section(transfer)]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -349,4 +345,6 @@ def write_doc(results: Path, doc: Path | None = None) -> Path:
             summary = found.group(1)
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(render(results, notes, summary))
+    if (transfer := _load(results, "transfer")) is not None:  # its figure, beside the doc
+        draw(transfer, doc.parent / FIGURE)
     return doc

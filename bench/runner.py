@@ -48,6 +48,12 @@ def _quality(profile: Any) -> dict[str, Any]:
     return run_quality(profile)
 
 
+def _transfer(profile: Any) -> dict[str, Any]:
+    from .transfer.runner import run_transfer
+
+    return run_transfer(profile)
+
+
 class LoadSampler:
     """Samples the 1-minute load average every ``every`` seconds in a daemon thread."""
 
@@ -76,7 +82,7 @@ class LoadSampler:
                 "samples": len(self.samples)}
 
 
-SECTIONS = {"speed": _speed, "scale": _scale, "quality": _quality}
+SECTIONS = {"speed": _speed, "scale": _scale, "quality": _quality, "transfer": _transfer}
 
 
 def run(profile_name: str, sections: Sequence[str], out: Path) -> list[Path]:

@@ -1,0 +1,147 @@
+"""The real-weights transfer section in quick mode, end to end in a subprocess.
+
+What is checked: every available task runs every arm, the JSON has what the report
+needs, the numbers are in range, a frozen backbone keeps its source score exactly, and
+the report renders the section with its targets table and figure. Plus the pure parts
+(the targets table, the arms' timetables) on hand-made numbers, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _task(key: str, arms: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    """A task result: arm -> (target accuracy, source lost), source before 1.0."""
+    return {"key": key, "arms": [
+        {"arm": a, "target_accuracy": {"mean": t, "std": 0.0},
+         "source_lost": {"mean": lost, "std": 0.0}} for a, (t, lost) in arms.items()]}
+
+
+def test_targets_computed_from_the_numbers() -> None:
+    from bench.transfer.summary import targets
+
+    settings = {"recommended": "rec", "fixed_timetable": ["gradual", "rec"]}
+    result = {"settings": settings, "tasks": [
+        _task("a", {"unfreeze_all": (0.80, 0.30), "rec": (0.797, 0.09), "gradual": (0.79, 0.1),
+                    "plateau": (0.70, 0.0), "gradnorm": (0.793, 0.2)}),
+        _task("b", {"unfreeze_all": (0.60, 0.30), "rec": (0.62, 0.11), "gradual": (0.63, 0.1),
+                    "plateau": (0.60, 0.0), "gradnorm": (0.626, 0.2)}),
+    ]}
+    rows = targets(result)
+
+    def met(prefix: str, task: str) -> list[bool]:
+        return [r["met"] for r in rows if r["target"].startswith(prefix) and r["task"] == task]
+
+    assert met("(a)", "a") == [True]  # -0.3 pt: within 0.5
+    assert met("(a)", "b") == [True]  # +2 pt
+    assert met("(a)", "all") == [True]  # above on b
+    assert met("(b)", "a") == [True] and met("(b)", "b") == [False]  # 0.09 <= 0.1 < 0.11
+    # (c): plateau misses, gradnorm is within 0.5 pt of the best fixed timetable
+    assert met("(c) plateau", "a") == met("(c) plateau", "b") == [False]
+    assert met("(c) gradnorm", "a") == met("(c) gradnorm", "b") == [True]
+
+
+def test_timetables_fit_the_budget() -> None:
+    from bench.transfer.arms import Budget, arms
+
+    found = {a.key: a for a in arms()}
+    assert {"head_only", "unfreeze_all", "lp_ft", "gradual", "gradual_discr_warmup",
+            "plateau", "gradnorm"} <= set(found)
+    budget = Budget(epochs=8, steps=5, n_groups=6)
+    for key in ("lp_ft", "gradual", "gradual_discr_warmup"):
+        schedule = found[key].schedule(budget, None)  # type: ignore[misc]
+        rows = schedule.dry_run(6, {"val_loss": [1.0] * budget.epochs}, steps_per_epoch=5)
+        trainable = [len(r.trainable) for r in rows]
+        assert trainable[0] == 1 and trainable[-1] == 6, (key, trainable)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("transfer")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--quick", "--only", "transfer", "--out",
+         str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert f"wrote {out / 'transfer'}.json" in proc.stdout
+    return out
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_transfer_section(results: Path) -> None:
+    data = json.loads((results / "transfer.json").read_text())
+    assert data["meta"]["profile"] == "quick"
+    assert data["tasks"], data["skipped"]
+    keys = [a["key"] for a in data["arms"]]
+    for task in data["tasks"]:
+        assert [a["arm"] for a in task["arms"]] == keys
+        for a in task["arms"]:
+            for key in ("target_accuracy", "val_accuracy", "source_after"):
+                assert 0.0 <= a[key]["mean"] <= 1.0, (task["key"], a["arm"], key)
+            assert a["lr"] in data["settings"]["lr_grid"]
+            assert a["seconds"]["mean"] > 0
+        arms = {a["arm"]: a for a in task["arms"]}
+        # a frozen backbone computes what it computed: the source score is kept exactly
+        assert arms["head_only"]["source_after"]["mean"] == task["source_before"]
+        assert arms["gradual"]["stages_by_seed"][0][0] == 1
+    n = len(data["settings"]["seeds"]) * len(data["settings"]["lr_grid"]) * len(keys)
+    assert len(data["runs"]) == n * len(data["tasks"])
+
+
+@pytest.mark.keras
+@pytest.mark.slow
+def test_report_renders_transfer(results: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "report", "--results", str(results), "--doc", str(doc)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = doc.read_text()
+    assert "## Transfer: real pretrained weights" in text
+    assert "### Targets (issue 14)" in text
+    assert (tmp_path / "img" / "benchmarks-transfer.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("key", ["vgg16_fashion", "vgg16_mnist"])
+def test_vision_data_follows_the_interface(key: str) -> None:
+    import numpy as np
+
+    from bench.transfer.tasks import check_task_data
+    from bench.transfer.vision_tasks import SIZES, VISION_TASKS
+
+    task = next(t for t in VISION_TASKS if t.key == key)
+    if (why := task.available()) is not None:
+        pytest.skip(why)
+    data = task.data(0, "full")
+    check_task_data(task, data)
+    per_class, n_val, n_test = SIZES["full"]
+    assert np.bincount(data.train.y, minlength=10).tolist() == [per_class] * 10
+    assert (len(data.val), len(data.test)) == (n_val, n_test)
+    assert data.train.x.shape[1:] == (32, 32, 3) and data.train.x.dtype == np.float32
+    again = task.data(0, "full")  # a seed draws the same splits
+    assert np.array_equal(again.train.y, data.train.y)
+    assert not np.array_equal(task.data(1, "full").train.y, data.train.y)
+
+
+def test_edge_f1() -> None:
+    import numpy as np
+
+    from bench.transfer.vision_tasks import edge_f1
+
+    ref = np.array([[0.9, 0.1], [0.6, 0.2]])
+    assert edge_f1(ref, ref) == 1.0
+    assert edge_f1(np.array([[0.9, 0.1], [0.1, 0.7]]), ref) == 0.5  # 1 shared of 2 + 2
