@@ -41,12 +41,12 @@ class GradNorm(Composable):
     - is below ``threshold``, or
     - is below ``fraction`` times the stage's first smoothed norm (its *reference*).
 
-    Any of the three that is given counts; given none, ``rel_change`` is
-    :data:`DEFAULT_REL_CHANGE` (0.1).
-    Every test starts afresh at each stage change, so a stage lasts at least two
-    windows before ``rel_change`` can fire. NaN or infinite readings are skipped,
-    counted in the state (``"nonfinite"``) and reported with a warning: they never
-    trigger an advance.
+    Any of the three that is given counts; given none, ``rel_change`` is 0.1
+    (``DEFAULT_REL_CHANGE``). At a stage change the readings and the reference start
+    afresh, but the last window before it stays the previous one: a stage whose first
+    window barely changes the norm (the new group adds little) may end after that
+    window. NaN or infinite readings are skipped, counted in the state
+    (``"nonfinite"``) and reported with a warning: they never trigger an advance.
 
     Example:
         >>> from unfreeze_core import GradNorm
@@ -76,7 +76,7 @@ class GradNorm(Composable):
 
     @property
     def resolved_rel_change(self) -> float | None:
-        """The ``rel_change`` in force: :data:`DEFAULT_REL_CHANGE` when no test is given."""
+        """The ``rel_change`` in force: ``DEFAULT_REL_CHANGE`` when no test is given."""
         if self.rel_change is None and self.threshold is None and self.fraction is None:
             return DEFAULT_REL_CHANGE
         return self.rel_change
