@@ -21,6 +21,7 @@ from ..policies.fixed_epoch import FixedEpoch
 from ..policy_tree import leaves, walk
 from ..replay import first_epochs
 from ..schedule import Schedule
+from ..schedule_shape import n_stages as stage_count
 from .advice import unreached_layers
 from .layers import LayerRecord, flatten_layers
 
@@ -280,7 +281,7 @@ def plan(model: Any, schedule: Schedule, *, epochs: int | None = None) -> Plan:
     unreached = {i: tuple(p for p in g.layers if p in dead) for i, g in enumerate(res.groups)}
     planned = Plan(
         groups=groups,
-        n_stages=n_stages(schedule, n),
+        n_stages=stage_count(schedule, n),  # re-freezes included, as the driver counts
         total_params=sum(g.n_params for g in res.groups)
         + (sum(r.info.n_params for r in res.batchnorm) if schedule.batchnorm == "train" else 0),
         batchnorm=schedule.batchnorm,
