@@ -112,8 +112,9 @@ def draw(data: dict[str, Any], out: Path) -> Path:
     tasks = data["tasks"]
     cols = min(len(tasks), 2) or 1
     rows = math.ceil(len(tasks) / cols) or 1
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows + 1.2), dpi=130,
-                             squeeze=False)
+    legend_room = 0.0 if rows * cols > len(tasks) else 1.2  # else a spare panel holds it
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.2 * rows + legend_room),
+                             dpi=130, squeeze=False)
     rec = data["settings"]["recommended"]
     for ax, task in zip(axes.flat, tasks, strict=False):
         for a in task["arms"]:
@@ -127,13 +128,20 @@ def draw(data: dict[str, Any], out: Path) -> Path:
         ax.set_xlabel("source score kept (higher: less forgetting)")
         ax.set_ylabel("target test accuracy")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(tasks):]:
-        ax.set_visible(False)
+    spare = list(axes.flat)[len(tasks):]
+    for ax in spare:
+        ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False,
-               title=f"mean ± std over seeds {data['settings']['seeds']}; large marker: "
-                     f"{rec} (recommended)", title_fontsize=8)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    title = (f"mean ± std over seeds {data['settings']['seeds']}\nlarge marker: {rec} "
+             "(recommended)")
+    if spare:  # the legend in the empty panel
+        spare[0].legend(handles, labels, loc="center", fontsize=9, frameon=False, title=title,
+                        title_fontsize=9)
+        fig.tight_layout()
+    else:
+        fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False,
+                   title=title, title_fontsize=8)
+        fig.tight_layout(rect=(0, 0.12, 1, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     plt.close(fig)
