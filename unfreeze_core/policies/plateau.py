@@ -23,19 +23,26 @@ __all__ = ["Plateau"]
 class Plateau(Composable):
     """Advance when ``monitor`` has not improved for ``patience`` epochs.
 
-    An epoch improves when the value beats the best seen by more than ``min_delta``.
-    After ``patience`` epochs in a row without improvement (at least one) the policy is
-    ready. A NaN or infinite value is neither an improvement nor a reason to advance:
-    the epoch is not counted (a diverging run never releases more pretrained groups).
-    After each advance, ``cooldown`` epochs are not counted, and a stage lasts at least
-    ``min_epochs_per_stage`` epochs.
-    Epochs before ``start_from_epoch`` are ignored. A metric missing from the logs
-    warns once, listing the metrics available, and never triggers.
+    An epoch improves when the value beats the best seen by more than ``min_delta`` and
+    by more than ``min_rel_delta`` times the best (10% by default: a stage goes on while
+    it improves the monitored value by a tenth an epoch). After ``patience`` epochs in a
+    row without improvement (at least one) the policy is ready. The best is kept across
+    stages, as Keras keeps it across rate reductions, unless ``reset_best``. A NaN or
+    infinite value is neither an improvement nor a reason to advance: the epoch is not
+    counted (a diverging run never releases more pretrained groups). After each
+    advance, ``cooldown`` epochs are not counted, and a stage lasts at least
+    ``min_epochs_per_stage`` epochs. Epochs before ``start_from_epoch`` are ignored. A
+    metric missing from the logs warns once, listing the metrics available, and never
+    triggers.
 
     Example:
         >>> from unfreeze_core import Plateau
         >>> Plateau(monitor="val_accuracy", patience=2).resolved_mode
         'max'
+        >>> from unfreeze_core import Schedule
+        >>> curve = [1.0, 0.8, 0.75, 0.6, 0.58]  # -20%, -6%, -20%, -3%
+        >>> [r.stage for r in Schedule(Plateau()).dry_run(3, {"val_loss": curve})]
+        [1, 1, 1, 2, 2]
     """
 
     type_name: ClassVar[str] = "plateau"
