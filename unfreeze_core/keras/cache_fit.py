@@ -1,18 +1,16 @@
 """``fit``: ``model.fit``'s epoch loop, owning the data so that a frozen prefix is
 computed once per stage instead of once per epoch.
 
-A Keras callback cannot replace the data ``model.fit`` iterates over, so a
-``ProgressiveUnfreezing(cache=True)`` is run by :func:`fit`. With no caching callback
-:func:`fit` *is* ``model.fit``. With one, it runs ``fit``'s loop itself: the callbacks
-(given the full model, with ``History`` and the progress bar added as ``fit`` adds them)
-see the same events, logs and epoch numbers, and each batch trains the part of the model
-above the current cut (:mod:`.cache_graph`) on the stored activations of the frozen
-prefix (:mod:`.cache_store`), with the model's own optimizer: per-variable slots and
-``iterations`` carry on. When the schedule changes the trainable set (at an epoch end,
-or mid-epoch for a ``GradNorm`` policy) the cut moves before the next batch: tensors
-still on the cut are kept, a higher cut is computed from the stored one, a lower one
-from the inputs. The examples and their order are the same as without caching, so the
-weights are those of an uncached run up to float rounding.
+A callback cannot replace the data ``model.fit`` iterates over, so a
+``ProgressiveUnfreezing(cache=True)`` is run by :func:`fit` (without one, ``model.fit``).
+It runs ``fit``'s loop: the callbacks (given the full model; ``History`` and the
+progress bar added as ``fit`` adds them) see the same events, logs and epochs, and each
+batch trains the part above the cut (:mod:`.cache_graph`) on the stored activations
+(:mod:`.cache_store`) with the model's optimizer: slots and ``iterations`` carry on.
+When the trainable set changes (at an epoch end, or mid-epoch for ``GradNorm``) the cut
+moves before the next batch: tensors still on it are kept, a higher cut is computed
+from the stored one, a lower one from the inputs. Same examples, same order: the
+weights are an uncached run's up to float rounding.
 """
 
 from __future__ import annotations
@@ -61,6 +59,12 @@ def _specs(prefix: Any, source: Any, tensors: list[Any]) -> list[tuple[tuple[int
         shapes = [tuple(np.shape(g)[1:]) for g in (got if isinstance(got, list) else [got])]
     return [(tuple(int(d) for d in shape), str(t.dtype))
             for shape, t in zip(shapes, tensors, strict=True)]
+
+
+def _python(value: Any) -> Any:
+    """A log value as ``fit``'s epoch logs hold it (a Python number)."""
+    array = np.asarray(keras.ops.convert_to_numpy(value))
+    return array.item() if array.size == 1 else array
 
 
 def fit(
@@ -135,13 +139,12 @@ class CachedRun:
         self.suffix: Any = None
         self.trainable: tuple[int, ...] | None = None
         self.holding = False  # while True the suffix's reset_metrics does nothing
+        self.stepped = False  # the suffix has taken a step (its train function is built)
         self.fresh = True  # reset the metrics at the next step
         self.closed: list[tuple[int, dict[str, Any]]] = []
         self.rows = 0
         self.last: dict[str, Any] = {}
         self.cut_changes = 0
-
-    # --- at train begin, inside the callback's setup --------------------------------------
 
     def check(self, model: Any) -> None:
         """Refuse a model whose frozen prefix cannot be cached exactly (see :mod:`.cache_graph`)."""
@@ -189,8 +192,7 @@ class CachedRun:
         finally:
             self.driver.cache_runner = None
             self.store.close()
-        history = next(c for c in cb_list.callbacks if isinstance(c, keras.callbacks.History))
-        return history
+        return next(c for c in cb_list.callbacks if isinstance(c, keras.callbacks.History))
 
     def step(self, index: np.ndarray) -> dict[str, Any]:
         if self.fresh:
@@ -198,10 +200,16 @@ class CachedRun:
             self.fresh = False
         xb = self.inputs(0, index)
         sw = None if self.sw is None else self.sw[index]
+        yb = take(self.y, index)
         self.holding = True
         try:
-            logs = self.suffix.train_on_batch(xb, take(self.y, index), sample_weight=sw,
-                                              return_dict=True)
+            if self.stepped and backend.name() == "tensorflow":
+                # what train_on_batch does once built, without reading the logs back to
+                # Python at every step (model.fit does not either)
+                logs = self.suffix.train_function(iter([(xb, yb, sw)]))
+            else:
+                logs = self.suffix.train_on_batch(xb, yb, sample_weight=sw, return_dict=True)
+                self.stepped = getattr(self.suffix, "steps_per_execution", 1) == 1
         finally:
             self.holding = False
         self.rows += len(index)
@@ -210,10 +218,10 @@ class CachedRun:
     def epoch_logs(self) -> dict[str, Any]:
         """The epoch's running logs; over a mid-epoch cut change, the means of the parts
         weighted by their examples (exact for mean metrics such as the loss)."""
-        parts = [*self.closed, (self.rows, self.last)]
-        parts = [(r, p) for r, p in parts if r > 0]
+        parts = [(r, {k: _python(v) for k, v in p.items()})
+                 for r, p in [*self.closed, (self.rows, self.last)] if r > 0]
         if len(parts) == 1:
-            return dict(parts[0][1])
+            return parts[0][1]
         total = sum(r for r, _ in parts)
         return {k: sum(r * float(p[k]) for r, p in parts) / total for k in parts[-1][1]}
 
@@ -249,7 +257,7 @@ class CachedRun:
             self.rows = 0
         reused = self.rebuild(cut)
         self.trainable = tuple(state.trainable)
-        self.suffix = self.compiled(cut)
+        self.suffix, self.stepped = self.compiled(cut), False
         self.cut_changes += 1
         if self.driver.verbose:
             when = "ProgressiveUnfreezing" if self.cut_changes == 1 else f"Epoch {epoch + 1}"
