@@ -9,7 +9,7 @@ the same model at its last stage (every group trainable) several times over:
 - ``driver_rules``: + ``Discriminative(2.6)``, ``Warmup``, ``StageScaled(1.5)``;
 - ``driver_warmup``: only the ``Warmup`` rule (the one that depends on the step), to
   price the rules that depend on the stage and depth only;
-- ``driver_gradnorm``: ``FixedEpoch | GradNorm(threshold=1e-30, check_every=10)``, no
+- ``driver_gradnorm``: ``FixedEpoch | GradNorm(threshold=1e-30, check_every=10, window=10)``, no
   rules: the in-graph gradient-norm accumulation;
 - ``driver_gradnorm_per_variable``: the same with :func:`per_variable_accumulate_norm`,
   the accumulation as the driver first wrote it (one accumulator write per variable),

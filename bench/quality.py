@@ -201,7 +201,8 @@ def arms(profile: Any) -> list[Arm]:
         Arm("gradual_discr_warmup", "gradual + Discriminative(2.6) + Warmup",
             gradual(lambda p, s: [Discriminative(factor=2.6), Warmup(steps=2 * s)])),
         Arm("plateau", "Plateau(val_loss, patience=1, min_delta=0.01)",
-            lambda p, s: Schedule(Plateau(monitor="val_loss", patience=1, min_delta=0.01))),
+            lambda p, s: Schedule(Plateau(monitor="val_loss", patience=1, min_delta=0.01,
+                                          min_rel_delta=0.0))),
         Arm("gradnorm", "GradNorm(fraction=0.5, window=4, check_every=2)",
             lambda p, s: Schedule(GradNorm(fraction=0.5, window=4, check_every=2))),
     ]

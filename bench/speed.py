@@ -164,7 +164,7 @@ def schedules(case: SpeedCase) -> dict[str, Schedule]:
             groups=case.grouping,
         ),
         "gradnorm": Schedule(
-            FixedEpoch(every=every) | GradNorm(threshold=1e-30, check_every=10),
+            FixedEpoch(every=every) | GradNorm(threshold=1e-30, check_every=10, window=10),
             groups=case.grouping,
         ),
     }
