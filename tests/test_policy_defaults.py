@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+import warnings
+from typing import Any, ClassVar
 
 import pytest
 
@@ -239,3 +240,145 @@ class TestRecommended:
         message = str(info.value)
         for name in ("epochs", "n_groups", "steps_per_epoch", "unfrozen_by"):
             assert name in message
+
+
+# --- the deadline: budget-aware defaults (issue 14, short runs) -------------------------
+
+
+def stages_of(
+    schedule: Schedule, n_groups: int, history: dict[str, list[float]], **kw: Any
+) -> list[int]:
+    return [r.stage for r in schedule.dry_run(n_groups, history, **kw)]
+
+
+def norms_history(
+    n_epochs: int, steps: int, means: list[float]
+) -> tuple[dict[str, list[float]], list[tuple[float, ...]]]:
+    """A history and per-step norms (head side) whose epoch means are ``means``."""
+    norms = [(0.0, m * (1 + d)) for m in means[:n_epochs] for d in (0.05, -0.05) * (steps // 2)]
+    return {"loss": [1.0] * n_epochs}, norms
+
+
+class TestDeadline:
+    # 20% better every epoch: never a plateau
+    improving: ClassVar[list[float]] = [2.0 * 0.8**t for t in range(6)]
+
+    @pytest.mark.parametrize("policy", [Plateau(), GradNorm()])
+    def test_six_epochs_five_groups_every_group_by_the_deadline(self, policy: Any) -> None:
+        # 6 epochs: the deadline is epoch 3 (60%); with one group per advance and one
+        # epoch per stage at least, the last group comes at the end of epoch 4
+        history, norms = norms_history(6, 4, [4.0 * 0.7**e for e in range(6)])  # -30%/epoch
+        history["val_loss"] = self.improving
+        kw: dict[str, Any] = {"steps_per_epoch": 4, "grad_norms": norms}
+        assert stages_of(Schedule(policy), 5, history, epochs=6, **kw) == [1, 2, 3, 4, 5, 5]
+        # without the budget the policy waits (the old behaviour)
+        assert stages_of(Schedule(policy), 5, history, **kw) == [1] * 6
+        # two groups per advance: two advances share the 3 epochs before the deadline
+        # (1, then 2), so every group trains from the deadline on
+        by_two = Schedule(policy, advance_by=2)
+        assert stages_of(by_two, 5, history, epochs=6, **kw) == [1, 3, 3, 5, 5, 5]
+
+    def test_unfrozen_by_none_turns_it_off(self) -> None:
+        history = {"val_loss": self.improving}
+        schedule = Schedule(Plateau(unfrozen_by=None))
+        assert stages_of(schedule, 5, history, epochs=6) == [1] * 6
+
+    def test_fair_share_of_a_long_budget(self) -> None:
+        # 20 epochs, 5 groups: the deadline is epoch 12, 3 epochs a stage at most
+        curve = [2.0 * 0.8**t for t in range(20)]
+        stages = stages_of(Schedule(Plateau()), 5, {"val_loss": curve}, epochs=20)
+        assert stages == [1] * 3 + [2] * 3 + [3] * 3 + [4] * 3 + [5] * 8
+
+    def test_a_plateauing_curve_on_a_long_budget_advances_as_before(self) -> None:
+        # each stage improves fast, then by under 10%: the plateau test fires first
+        curve, value = [], 2.0
+        for _ in range(5):
+            for rel in (0.7, 0.95):
+                value *= rel
+                curve.append(value)
+        curve += [value * 0.99**t for t in range(1, 11)]
+        history = {"val_loss": curve}
+        before = stages_of(Schedule(Plateau(unfrozen_by=None)), 5, history, epochs=20)
+        assert before[:9] == [1, 1, 2, 2, 3, 3, 4, 4, 5]
+        assert stages_of(Schedule(Plateau()), 5, history, epochs=20) == before
+        assert stages_of(Schedule(Plateau()), 5, history) == before  # budget unknown
+
+    def test_gradnorm_settling_on_a_long_budget_advances_as_before(self) -> None:
+        means = []
+        for stage in range(5):
+            means += [3.0 + stage, 2.0 + stage, 1.95 + stage]  # jump, fall, settle
+        means += [6.0] * 5
+        history, norms = norms_history(20, 4, means)
+        kw: dict[str, Any] = {"steps_per_epoch": 4, "grad_norms": norms}
+        before = stages_of(Schedule(GradNorm(unfrozen_by=None)), 5, history, **kw)
+        assert before.index(5) <= 12
+        assert stages_of(Schedule(GradNorm()), 5, history, epochs=20, **kw) == before
+
+    def test_stages_left_early_give_the_later_ones_more_time(self) -> None:
+        curve = [1.0, 0.99] + [0.99 * 0.8**t for t in range(1, 19)]  # a plateau, then fast
+        stages = stages_of(Schedule(Plateau()), 3, {"val_loss": curve}, epochs=20)
+        # the head's stage ends at epoch 2 (plateau); the second has floor((12-2)/1) = 10
+        assert stages == [1, 1] + [2] * 10 + [3] * 8
+
+    def test_the_deadline_never_stops_a_run(self) -> None:
+        history = {"val_loss": self.improving}
+        stop = Schedule(Plateau(), final="stop")
+        records = stop.dry_run(2, history, epochs=6)
+        assert [r.stage for r in records] == [1, 1, 1, 2, 2, 2]  # one advance: 3 epochs
+        assert not any(r.stop for r in records)
+
+    def test_min_epochs_per_stage_still_holds(self) -> None:
+        history = {"val_loss": self.improving}
+        schedule = Schedule(Plateau(min_epochs_per_stage=2))
+        assert stages_of(schedule, 5, history, epochs=6) == [1, 1, 2, 2, 3, 3]
+
+    def test_nan_epochs_never_make_it_due(self) -> None:
+        nan = [1.0, math.nan, math.inf, math.nan, math.nan, math.nan]
+        for on_nan in ("hold", "advance"):
+            schedule = Schedule(Plateau(), on_nan=on_nan)  # type: ignore[arg-type]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                stages = stages_of(schedule, 5, {"val_loss": nan}, epochs=6)
+            assert stages == [1, 2, 2, 2, 2, 2]  # the first epoch was finite
+        history, norms = norms_history(6, 2, [1.0] * 6)
+        norms = [(0.0, math.nan)] * len(norms)
+        with pytest.warns(Warning, match="non-finite"):
+            stages = stages_of(
+                Schedule(GradNorm()), 5, history, epochs=6, steps_per_epoch=2, grad_norms=norms
+            )
+        assert stages == [1] * 6
+
+    def test_policies_fed_directly_without_a_budget(self) -> None:
+        # TrainBegin without epochs (a driver that does not know them): no deadline
+        from unfreeze_core import TrainBegin
+
+        events = [TrainBegin(0, 0, None, None, 4), *epochs(self.improving)]
+        assert not any(feed(Plateau(), events))
+        with_budget = [TrainBegin(0, 0, 6, 4, 4), *epochs(self.improving)]
+        assert feed(Plateau(), with_budget)[1:] == [True] * 6  # no StageChange: stays due
+
+    def test_resume_keeps_the_stage_start(self) -> None:
+        schedule = Schedule(Plateau())
+        history = {"val_loss": self.improving}
+        records = schedule.dry_run(5, history, epochs=6)
+        state = schedule.start(5)
+        from unfreeze_core import TrainBegin
+
+        state, _ = schedule.update(state, TrainBegin(0, 0, 6, 1))
+        for e in range(2):
+            state, _ = schedule.update(state, EpochEnd(e, e + 1, {"val_loss": self.improving[e]}))
+        restored = load_schedule(schedule.to_config())
+        state, _ = restored.update(state, TrainBegin(2, 2, 6, 1))
+        state, d = restored.update(state, EpochEnd(2, 3, {"val_loss": self.improving[2]}))
+        assert d.stage == records[2].stage_after
+
+    @pytest.mark.parametrize("policy", [Plateau(unfrozen_by=0.8), GradNorm(unfrozen_by=None)])
+    def test_config_round_trip(self, policy: Any) -> None:
+        schedule = Schedule(policy)
+        assert load_schedule(schedule.to_config()) == schedule
+
+    @pytest.mark.parametrize("bad", [0.0, 1.5, -0.1])
+    def test_bad_unfrozen_by(self, bad: float) -> None:
+        for cls in (Plateau, GradNorm):
+            with pytest.raises(ConfigError, match="unfrozen_by"):
+                cls(unfrozen_by=bad)

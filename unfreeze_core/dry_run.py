@@ -29,13 +29,16 @@ def dry_run(
     *,
     steps_per_epoch: int = 1,
     grad_norms: Sequence[Sequence[float] | None] | None = None,
+    epochs: int | None = None,
 ) -> list[EpochRecord]:
     """What :meth:`Schedule.dry_run <unfreeze_core.Schedule.dry_run>` does (see there)."""
     if steps_per_epoch < 1:
         raise ConfigError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
+    if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
+        raise ConfigError(f"epochs must be an integer >= 1 or None, got {epochs!r}")
     n_epochs = max((len(v) for v in history.values()), default=0)
     state = schedule.start(n_groups)
-    state, _ = schedule.update(state, TrainBegin(0, 0))
+    state, _ = schedule.update(state, TrainBegin(0, 0, epochs, steps_per_epoch))
     records = []
     for epoch in range(n_epochs):
         stage, trainable = state.stage, state.trainable

@@ -16,10 +16,20 @@ __all__ = ["EpochEnd", "Event", "StageChange", "StepEnd", "TrainBegin"]
 
 @attrs.frozen
 class TrainBegin:
-    """``fit`` starts (or resumes) at ``epoch`` with ``step`` optimizer steps done."""
+    """``fit`` starts (or resumes) at ``epoch`` with ``step`` optimizer steps done.
+
+    ``epochs`` and ``steps_per_epoch`` are the run's budget, as ``fit`` was given it
+    (Keras' ``epochs``, counted from epoch 0, and ``steps``), ``None`` when unknown.
+    ``advances_left`` is filled in by the schedule: how many advances it can still make
+    (``None`` when a policy is fed without a schedule). A policy with a deadline
+    (``Plateau``, ``GradNorm``) paces its stages by them.
+    """
 
     epoch: int = 0
     step: int = 0
+    epochs: int | None = None
+    steps_per_epoch: int | None = None
+    advances_left: int | None = None
 
 
 @attrs.frozen
@@ -51,12 +61,15 @@ class StageChange:
 
     Policies reset their per-stage counters (patience, gradient-norm reference) here.
     A policy's own readiness after this event is ignored for this event.
+    ``advances_left`` is how many advances the schedule can still make after this one
+    (``None`` when unknown).
     """
 
     epoch: int
     step: int
     stage: int
     previous: int
+    advances_left: int | None = None
 
 
 Event = TrainBegin | StepEnd | EpochEnd | StageChange

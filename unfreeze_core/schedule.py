@@ -26,7 +26,7 @@ from .monitoring import improved, infer_mode, is_finite
 from .policies.base import Policy
 from .policies.refreezing import refreezes
 from .policy_tree import find_monitor, nested_set_chooser, walk
-from .schedule_moves import advance, has_next_stage, refreeze, stage_sets
+from .schedule_moves import advance, advances_left, has_next_stage, refreeze, stage_sets
 from .schedule_rates import split_by_step
 from .schedule_state import Decision, EpochRecord, ScheduleState, Transition
 from .unstructure import FORMAT_VERSION, NameLookup, unstructure_fields
@@ -187,6 +187,9 @@ class Schedule:
             changes["epoch"] = event.epoch + 1
             changes.update(self._track_best(state, event))
             held = changes["nan_hold"] = self.on_nan == "hold" and self._warn_nonfinite(event)
+        elif isinstance(event, TrainBegin):  # the policy learns how far the schedule goes
+            left = advances_left(state, self.stage_sets(state.n_groups), self.advance_by)
+            event = attrs.evolve(event, advances_left=left)
         policy_state, ready = checked_update(
             self.policy, self.policy.update(state.policy_state, event)
         )
@@ -303,6 +306,7 @@ class Schedule:
         *,
         steps_per_epoch: int = 1,
         grad_norms: Sequence[Sequence[float] | None] | None = None,
+        epochs: int | None = None,
     ) -> list[EpochRecord]:
         """Replay the schedule over a recorded history, without training.
 
@@ -312,10 +316,14 @@ class Schedule:
                 the run lasts as many epochs as the longest list.
             steps_per_epoch: optimizer steps per epoch (for warmups and step counts).
             grad_norms: optional per-step per-group gradient norms (for ``GradNorm``).
+            epochs: the epoch budget the policy is told, as the Keras driver tells it
+                ``fit``'s ``epochs`` (a policy with a deadline paces its stages by it);
+                ``None``: unknown, as when a policy is fed without a budget.
 
         Returns:
             One :class:`EpochRecord` per epoch, ending early at a final-stage stop.
         """
         return _dry_run(
-            self, n_groups, history, steps_per_epoch=steps_per_epoch, grad_norms=grad_norms
+            self, n_groups, history, steps_per_epoch=steps_per_epoch, grad_norms=grad_norms,
+            epochs=epochs,
         )

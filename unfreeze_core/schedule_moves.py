@@ -18,7 +18,7 @@ from .errors import ConfigError, Problem, checked_update
 from .events import Event, StageChange
 from .schedule_state import Decision, ScheduleState, Transition
 
-__all__ = ["advance", "has_next_stage", "refreeze", "stage_sets"]
+__all__ = ["advance", "advances_left", "has_next_stage", "refreeze", "stage_sets"]
 
 
 def stage_sets(policy: Any, n_groups: int) -> list[tuple[int, ...]] | None:
@@ -60,6 +60,17 @@ def has_next_stage(
     return state.stage_index + 1 < len(sets)
 
 
+def advances_left(
+    state: ScheduleState, sets: list[tuple[int, ...]] | None, advance_by: int
+) -> int:
+    """How many advances the schedule can still make from ``state`` (0: every group that
+    can train again is trainable)."""
+    if sets is None:
+        left = max(0, state.n_groups - _reached(state) - state.refrozen)
+        return -(-left // advance_by)
+    return max(0, len(sets) - state.stage_index - 1)
+
+
 def _changed(
     state: ScheduleState, new: ScheduleState, event: Event
 ) -> tuple[ScheduleState, tuple[int, ...], tuple[int, ...]]:
@@ -99,7 +110,8 @@ def advance(
     )
     new, newly, gone = _changed(state, attrs.evolve(state, unfrozen_at=unfrozen), event)
     change = StageChange(epoch=event.epoch, step=state.step, stage=new.stage,
-                         previous=state.stage)
+                         previous=state.stage,
+                         advances_left=advances_left(new, sets, advance_by))
     policy_state, _ = checked_update(policy, policy.update(state.policy_state, change))
     new = attrs.evolve(new, policy_state=policy_state)
     return new, Decision(

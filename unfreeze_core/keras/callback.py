@@ -26,7 +26,7 @@ import keras
 import numpy as np
 
 from ..errors import DriverError, UnfreezeWarning
-from ..events import EpochEnd, Event, StepEnd, TrainBegin
+from ..events import EpochEnd, Event, StepEnd
 from ..loading import load_schedule
 from ..plugins import notify_stage_change
 from ..policy_tree import norm_intervals
@@ -224,7 +224,7 @@ class ProgressiveUnfreezing(keras.callbacks.Callback):
             self._first_epoch = False
             self._check_start(epoch)
             self._start_at(epoch)
-            self._feed(TrainBegin(epoch, self._step), epoch)
+            self._feed(resume.train_begin(epoch, self._step, self.params), epoch)
         self._epoch = epoch
         self._epoch_start_step = self._step
         self._last_step = self._step

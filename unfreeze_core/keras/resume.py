@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from ..events import EpochEnd
+from ..events import EpochEnd, TrainBegin
 from ..policy_tree import find_monitor, step_readers
 from ..schedule import Schedule, ScheduleState
 from . import internals
@@ -30,7 +30,7 @@ from .checkpoint import Backup
 
 __all__ = [
     "Finished", "Restored", "fast_forward", "payload", "release", "replays_exactly", "restore",
-    "start_problem",
+    "start_problem", "train_begin",
 ]
 
 
@@ -100,6 +100,19 @@ def start_problem(model: Any, epoch: int, restored_epochs: int | None) -> str | 
             "ProgressiveUnfreezing(schedule, backup_dir=...) instead of BackupAndRestore"
         )
     return None
+
+
+def train_begin(epoch: int, step: int, params: dict[str, Any] | None) -> TrainBegin:
+    """The event that starts (or resumes) the run at ``epoch``, with ``fit``'s budget
+    from the callback's ``params`` (``epochs``, ``steps``; ``None`` where Keras does
+    not know them, as for a dataset of unknown length)."""
+    params = params or {}
+
+    def count(key: str) -> int | None:
+        value = params.get(key)
+        return int(value) if isinstance(value, int) and value > 0 else None
+
+    return TrainBegin(epoch, step, epochs=count("epochs"), steps_per_epoch=count("steps"))
 
 
 @attrs.frozen

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 import attrs
 
 from ..errors import UnfreezeWarning
-from ..events import EpochEnd, Event, StageChange, StepEnd
+from ..events import EpochEnd, Event, StageChange, StepEnd, TrainBegin
 from ..fields import arg, finite, ge, gt, le
+from . import deadline
 from .combinators import Composable
 
 __all__ = ["DEFAULT_REL_CHANGE", "GradNorm"]
@@ -48,6 +49,12 @@ class GradNorm(Composable):
     window. NaN or infinite readings are skipped, counted in the state
     (``"nonfinite"``) and reported with a warning: they never trigger an advance.
 
+    When the driver says the epoch budget, the policy is also ready at the end of an
+    epoch once the stage has had its fair share of the epochs left before
+    ``unfrozen_by`` of the budget (:mod:`~unfreeze_core.policies.deadline`), so that
+    every group trains by then even on a short run; an epoch with a non-finite reading
+    never makes it ready. ``unfrozen_by=None``, or an unknown budget, turns it off.
+
     Example:
         >>> from unfreeze_core import GradNorm
         >>> GradNorm().resolved_rel_change, GradNorm().window, GradNorm().check_every
@@ -73,6 +80,13 @@ class GradNorm(Composable):
         doc="Relative change between windows to fall below; None: 0.1 unless "
         "'threshold' or 'fraction' is given.",
     )
+    unfrozen_by: float | None = arg(
+        0.6,
+        gt(0),
+        le(1),
+        doc="Fraction of the epoch budget by which every group trains (a deadline, "
+        "when the budget is known); None: no deadline.",
+    )
 
     @property
     def resolved_rel_change(self) -> float | None:
@@ -89,6 +103,7 @@ class GradNorm(Composable):
             "last": None,
             "ready": False,
             "nonfinite": 0,
+            "deadline": {**deadline.init(), "nonfinite": 0},
         }
 
     def reads_step(self, step: int) -> bool:
@@ -96,6 +111,17 @@ class GradNorm(Composable):
         return step % self.check_every == 0
 
     def update(self, state: Any, event: Event) -> tuple[Any, bool]:
+        before = state["nonfinite"]
+        state, ready = self._update(state, event)
+        old = state.get("deadline") or {}
+        # an epoch with a non-finite reading never makes the deadline due
+        seen = old.get("nonfinite", before)
+        new = deadline.update(old, event, self.unfrozen_by, judged=state["nonfinite"] == seen)
+        if isinstance(event, EpochEnd | TrainBegin):
+            new["nonfinite"] = state["nonfinite"]
+        return {**state, "deadline": new}, bool(ready or new["due"])
+
+    def _update(self, state: Any, event: Event) -> tuple[Any, bool]:
         if isinstance(event, StageChange):
             # the last window before the change is the first one's "previous": a stage
             # whose norm barely differs from the last stage's may advance after one window

@@ -12,8 +12,9 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from ..events import EpochEnd, Event, StageChange
-from ..fields import arg, finite, ge, le, one_of
+from ..fields import arg, finite, ge, gt, le, one_of
 from ..monitoring import improved, infer_mode, is_finite, warn_missing_metric
+from . import deadline
 from .combinators import Composable
 
 __all__ = ["Plateau"]
@@ -35,6 +36,13 @@ class Plateau(Composable):
     metric missing from the logs warns once, listing the metrics available, and never
     triggers.
 
+    When the driver says the epoch budget, the policy is also ready once a stage has had
+    its fair share of the epochs left before ``unfrozen_by`` of the budget
+    (:mod:`~unfreeze_core.policies.deadline`), so that every group trains by then even
+    on a short run; epochs that are not counted (NaN, before ``start_from_epoch``, the
+    metric missing) never make it ready, and ``min_epochs_per_stage`` still holds.
+    ``unfrozen_by=None``, or an unknown budget, turns the deadline off.
+
     Example:
         >>> from unfreeze_core import Plateau
         >>> Plateau(monitor="val_accuracy", patience=2).resolved_mode
@@ -43,6 +51,9 @@ class Plateau(Composable):
         >>> curve = [1.0, 0.8, 0.75, 0.6, 0.58]  # -20%, -6%, -20%, -3%
         >>> [r.stage for r in Schedule(Plateau()).dry_run(3, {"val_loss": curve})]
         [1, 1, 1, 2, 2]
+        >>> falling = [1.0, 0.8, 0.6, 0.45, 0.3, 0.2]  # -20% or more every epoch
+        >>> [r.stage for r in Schedule(Plateau()).dry_run(5, {"val_loss": falling}, epochs=6)]
+        [1, 2, 3, 4, 5, 5]
     """
 
     type_name: ClassVar[str] = "plateau"
@@ -60,6 +71,13 @@ class Plateau(Composable):
         0.1, ge(0), le(1), doc="Smallest change that counts, as a fraction of the best value."
     )
     reset_best: bool = arg(False, doc="Forget the best value at each advance.")
+    unfrozen_by: float | None = arg(
+        0.6,
+        gt(0),
+        le(1),
+        doc="Fraction of the epoch budget by which every group trains (a deadline, "
+        "when the budget is known); None: no deadline.",
+    )
 
     @property
     def resolved_mode(self) -> Literal["min", "max"]:
@@ -73,11 +91,13 @@ class Plateau(Composable):
             "cooldown": 0,
             "epochs_in_stage": 0,
             "warned": False,
+            "deadline": deadline.init(),
         }
 
     def _ready(self, state: Any) -> bool:
+        due = bool(state.get("deadline", {}).get("due"))
         return bool(
-            state["wait"] >= max(self.patience, 1)
+            (state["wait"] >= max(self.patience, 1) or due)
             and state["epochs_in_stage"] >= self.min_epochs_per_stage
         )
 
@@ -86,22 +106,28 @@ class Plateau(Composable):
             state = {**state, "wait": 0, "cooldown": self.cooldown, "epochs_in_stage": 0}
             if self.reset_best:
                 state.update(best=None, best_epoch=None)
-        elif isinstance(event, EpochEnd):
-            state = self._epoch_end(state, event)
+        if isinstance(event, EpochEnd):
+            state, counted = self._epoch_end(state, event)
+        else:
+            state, counted = {**state}, False
+        state["deadline"] = deadline.update(
+            state.get("deadline"), event, self.unfrozen_by, judged=counted
+        )
         return state, self._ready(state)
 
-    def _epoch_end(self, state: Any, event: EpochEnd) -> Any:
+    def _epoch_end(self, state: Any, event: EpochEnd) -> tuple[Any, bool]:
+        """The state after an epoch's end, and whether the epoch was counted."""
         state = {**state, "epochs_in_stage": state["epochs_in_stage"] + 1}
         if event.epoch < self.start_from_epoch:
-            return state
+            return state, False
         value = event.logs.get(self.monitor)
         if value is None:
             if not state["warned"]:
                 warn_missing_metric(self.monitor, event.logs, "Plateau")
                 state["warned"] = True
-            return state
+            return state, False
         if not is_finite(value):
-            return state  # not counted: NaN is no plateau
+            return state, False  # not counted: NaN is no plateau
         value = float(value)
         in_cooldown = state["cooldown"] > 0
         if in_cooldown:
@@ -113,4 +139,4 @@ class Plateau(Composable):
             state.update(best=value, best_epoch=event.epoch, wait=0)
         elif not in_cooldown:
             state["wait"] += 1
-        return state
+        return state, True
