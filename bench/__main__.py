@@ -5,7 +5,7 @@ Usage::
     python -m bench run --quick            # smoke run (~1 min), results in bench/results/quick
     python -m bench run --full             # the numbers (about 35 min on 2 cores), then the doc
     python -m bench run --full --only speed
-    python -m bench run --full --only transfer   # real pretrained weights (~25 min)
+    python -m bench run --full --only transfer   # real pretrained weights (~1 h on 2 cores)
     python -m bench report                 # docs/benchmarks.md from bench/results/*.json
 """
 

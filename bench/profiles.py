@@ -116,7 +116,8 @@ QUICK = Profile(
     source_test=200,
     pretrain_epochs=15,
     transfer=TransferPlan(size="quick", seeds=(0,), lr_grid=(1e-4,), epochs=2, batch_size=10,
-                          tasks=("vgg16_fashion", "minilm_tweets")),
+                          tasks=("vgg16_fashion",),  # the text task: tests/bench/test_minilm.py
+                          arms=("head_only", "unfreeze_all", "gradual_discr_warmup")),
 )
 
 FULL = Profile(
