@@ -382,3 +382,14 @@ class TestDeadline:
         for cls in (Plateau, GradNorm):
             with pytest.raises(ConfigError, match="unfrozen_by"):
                 cls(unfrozen_by=bad)
+
+
+def test_a_stage_begun_mid_epoch_counts_from_the_next_epoch() -> None:
+    from unfreeze_core import TrainBegin
+
+    improving = [2.0 * 0.8**t for t in range(8)]
+    begin = TrainBegin(0, 0, epochs=20, steps_per_epoch=4, advances_left=4)
+    change = StageChange(0, 2, 2, 1, advances_left=3)  # at step 2 of epoch 0
+    ready = feed(Plateau(), [begin, change, *epochs(improving)])
+    # the stage counts from epoch 1: floor((12 - 1) / 3) = 3 epochs, the 4th epoch's end
+    assert ready[2:].index(True) == 3

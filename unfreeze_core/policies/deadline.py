@@ -15,9 +15,11 @@ share of the epochs left before the deadline:
     share    = max(1, floor((deadline - start) / advances_left))
     due      = the stage's epochs (since epoch `start`) >= share, at an epoch's end
 
-A stage's share is fixed when it begins, so stages that the policy's own test ended
-early leave more epochs to the later ones; on a long run where that test fires first,
-nothing changes. The state is a small dict kept under the policy's ``"deadline"`` key.
+A stage's share is fixed when it begins (a stage that begins in the middle of an epoch,
+as a ``GradNorm`` with an integer ``window`` may start one, counts from the next epoch),
+so stages that the policy's own test ended early leave more epochs to the later ones;
+on a long run where that test fires first, nothing changes. The state is a small dict
+kept under the policy's ``"deadline"`` key.
 """
 
 from __future__ import annotations
@@ -67,7 +69,9 @@ def update(
     if isinstance(event, TrainBegin):
         new.update(epochs=event.epochs, left=event.advances_left, done=event.epoch, due=False)
     elif isinstance(event, StageChange):
-        new.update(left=event.advances_left, start=new["done"], due=False)
+        # counted from the next epoch boundary: a stage that begins in the middle of
+        # an epoch has the rest of it for free
+        new.update(left=event.advances_left, start=event.epoch + 1, due=False)
     elif isinstance(event, EpochEnd):
         new["done"] = event.epoch + 1
         epochs, left = new["epochs"], new["left"]
