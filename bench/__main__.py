@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .common import RESULTS, setup_env
 
-SECTIONS = ("speed", "scale", "quality", "transfer")
+SECTIONS = ("speed", "scale", "quality", "transfer", "caching", "tta")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m bench``."""
     args = _parser().parse_args(argv)
     setup_env()
-    if args.command == "run" and args.only.strip() == "transfer":
+    if args.command == "run" and args.only.strip() in ("transfer", "tta"):
         # before TensorFlow is imported: oneDNN runs VGG16's backward pass ~2x faster on
         # CPU (measured: 18.7 against 7.1 images per CPU-second)
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["FULL", "PROFILES", "QUICK", "Profile", "SpeedPlan", "TransferPlan"]
+__all__ = ["FULL", "PROFILES", "QUICK", "CachingPlan", "Profile", "SpeedPlan", "TransferPlan"]
 
 
 @attrs.frozen
@@ -69,6 +69,27 @@ class TransferPlan:
 
 
 @attrs.frozen
+class CachingPlan:
+    """Sizes of the caching sections (issue 15): the per-stage floor and time to accuracy.
+
+    Attributes:
+        floor_rounds: repetitions of each side of the floor benchmark (alternating).
+        tta_tasks: transfer task keys for time to accuracy.
+        tta_size: the tasks' data size for time to accuracy (``"tta"``: more labels).
+        tta_seeds: seeds of time to accuracy.
+        tta_epochs: epoch budget of every time-to-accuracy arm.
+        tta_batch_size: batch size of every time-to-accuracy arm.
+    """
+
+    floor_rounds: int
+    tta_tasks: tuple[str, ...]
+    tta_size: str
+    tta_seeds: tuple[int, ...]
+    tta_epochs: int
+    tta_batch_size: int
+
+
+@attrs.frozen
 class Profile:
     """Every size knob of one benchmark run."""
 
@@ -92,6 +113,7 @@ class Profile:
     source_test: int
     pretrain_epochs: int
     transfer: TransferPlan
+    caching: CachingPlan
 
 
 QUICK = Profile(
@@ -118,6 +140,8 @@ QUICK = Profile(
     transfer=TransferPlan(size="quick", seeds=(0,), lr_grid=(1e-4,), epochs=2, batch_size=10,
                           tasks=("vgg16_fashion",),  # the text task: tests/bench/test_minilm.py
                           arms=("head_only", "unfreeze_all", "gradual_discr_warmup")),
+    caching=CachingPlan(floor_rounds=1, tta_tasks=("vgg16_fashion",), tta_size="quick",
+                        tta_seeds=(0,), tta_epochs=2, tta_batch_size=10),
 )
 
 FULL = Profile(
@@ -145,6 +169,8 @@ FULL = Profile(
     pretrain_epochs=2,
     transfer=TransferPlan(size="full", seeds=(0, 1, 2), lr_grid=(1e-4, 1e-3), epochs=7,
                           batch_size=8),
+    caching=CachingPlan(floor_rounds=2, tta_tasks=("vgg16_fashion",), tta_size="tta",
+                        tta_seeds=(0, 1, 2), tta_epochs=7, tta_batch_size=16),
 )
 
 PROFILES = {"quick": QUICK, "full": FULL}

@@ -1,4 +1,4 @@
-"""Writes ``docs/benchmarks.md`` from ``bench/results/{speed,scale,quality,transfer}.json``.
+"""Writes ``docs/benchmarks.md`` from ``bench/results/<section>.json``.
 
 Everything between ``<!-- notes:begin -->`` and ``<!-- notes:end -->`` in the existing
 document is hand-written discussion and is kept, and so is the plain-language summary at
@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .caching_report import floor_section, tta_section
 from .common import REPO
 from .transfer.report import FIGURE, draw
 from .transfer.report import pm as _pm
@@ -27,7 +28,7 @@ NOTES_BEGIN = "<!-- notes:begin -->"
 NOTES_END = "<!-- notes:end -->"
 SUMMARY_BEGIN = "<!-- summary:begin -->"
 SUMMARY_END = "<!-- summary:end -->"
-SECTION_FILES = ("speed", "scale", "quality", "transfer")
+SECTION_FILES = ("speed", "scale", "quality", "transfer", "caching", "tta")
 DEFAULT_NOTES = "_No discussion written yet: run `python -m bench run --full` and add it here._"
 
 
@@ -261,7 +262,7 @@ def _quality(data: dict[str, Any]) -> list[str]:
 def render(results: Path, notes: str = DEFAULT_NOTES, summary: str | None = None) -> str:
     """The whole document from the JSON files in ``results`` (with the hand-written
     ``summary`` at the top when given)."""
-    speed, scale, quality, transfer = (_load(results, n) for n in SECTION_FILES)
+    speed, scale, quality, transfer, caching, tta = (_load(results, n) for n in SECTION_FILES)
     out = [
         "# Benchmarks",
         "",
@@ -286,7 +287,8 @@ def render(results: Path, notes: str = DEFAULT_NOTES, summary: str | None = None
         "## Runs",
         "",
     ]
-    for name, data in zip(SECTION_FILES, (speed, scale, quality, transfer), strict=True):
+    for name, data in zip(SECTION_FILES, (speed, scale, quality, transfer, caching, tta),
+                          strict=True):
         if data is not None:
             out += _meta_lines(data["meta"], name)
     if speed is not None:
@@ -327,6 +329,10 @@ def render(results: Path, notes: str = DEFAULT_NOTES, summary: str | None = None
         out += ["## Quality: a ULMFiT-style ablation", "", *_quality(quality)]
     if transfer:
         out += ["## Transfer: real pretrained weights", "", *transfer_section(transfer)]
+    if caching:
+        out += ["## Caching: each stage against its floor", "", *floor_section(caching)]
+    if tta:
+        out += ["## Time to accuracy", "", *tta_section(tta)]
     return "\n".join(out).rstrip() + "\n"
 
 

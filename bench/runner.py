@@ -82,7 +82,20 @@ class LoadSampler:
                 "samples": len(self.samples)}
 
 
-SECTIONS = {"speed": _speed, "scale": _scale, "quality": _quality, "transfer": _transfer}
+def _caching(profile: Any) -> dict[str, Any]:
+    from .cache_floor import run_cache_floor
+
+    return run_cache_floor(profile.name, profile.caching.floor_rounds)
+
+
+def _tta(profile: Any) -> dict[str, Any]:
+    from .time_to_accuracy import run_time_to_accuracy
+
+    return run_time_to_accuracy(profile)
+
+
+SECTIONS = {"speed": _speed, "scale": _scale, "quality": _quality, "transfer": _transfer,
+            "caching": _caching, "tta": _tta}
 
 
 def run(profile_name: str, sections: Sequence[str], out: Path) -> list[Path]:

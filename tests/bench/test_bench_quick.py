@@ -28,11 +28,12 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND="tensorflow")
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "run", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "bench", "run", "--quick", "--only",
+         "speed,scale,quality,caching", "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
-    for name in ("speed", "scale", "quality"):
+    for name in ("speed", "scale", "quality", "caching"):
         assert f"wrote {out / name}.json" in proc.stdout
     return out
 
@@ -138,6 +139,20 @@ def test_quality_section(results: Path) -> None:
         data["settings"]["lr_grid"])
 
 
+def test_caching_section(results: Path) -> None:
+    data = load(results, "caching")
+    case = data["cases"]["small_cnn"]
+    stages = case["stages"]
+    assert [s["stage"] for s in stages] == list(range(1, len(case["groups"]) + 1))
+    assert stages[0]["trainable_groups"] == ["head"]
+    assert stages[-1]["cut"] is None  # the last stage trains from the inputs
+    for s in stages:
+        for key in ("driver_epoch_s", "floor_epoch_s", "uncached_epoch_s", "driver_build_s"):
+            assert positive(s[key]), (s["stage"], key)
+        assert ratio_ok(s["ratio"]) and ratio_ok(s["uncached_over_cached"])
+        assert s["floor_epoch_s"] == min(s["floor_fit_epoch_s"], s["floor_loop_epoch_s"])
+
+
 def test_report_renders_every_section(results: Path, tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
     proc = subprocess.run(
@@ -146,6 +161,7 @@ def test_report_renders_every_section(results: Path, tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     text = doc.read_text()
-    for heading in ("## Targets", "## Speed", "## Scale (item 6)", "## Quality"):
+    for heading in ("## Targets", "## Speed", "## Scale (item 6)", "## Quality",
+                    "## Caching: each stage against its floor"):
         assert heading in text
     assert "<!-- notes:begin -->" in text and "n/a" not in text.split("## Notes")[0]

@@ -156,3 +156,29 @@ def test_edge_f1() -> None:
     ref = np.array([[0.9, 0.1], [0.6, 0.2]])
     assert edge_f1(ref, ref) == 1.0
     assert edge_f1(np.array([[0.9, 0.1], [0.1, 0.7]]), ref) == 0.5  # 1 shared of 2 + 2
+
+
+def _tta_run(arm: str, seed: int, clock: list[float], acc: list[float]) -> dict[str, Any]:
+    return {"task": "t", "arm": arm, "seed": seed, "lr": 1e-4, "clock": clock,
+            "accuracy": acc, "final_accuracy": acc[-1], "cache_bytes": 0}
+
+
+def test_time_to_accuracy_is_read_from_the_epoch_clock() -> None:
+    from bench.time_to_accuracy import _summarise
+
+    runs = [
+        _tta_run("unfreeze_all", 0, [10, 20, 30], [0.5, 0.7, 0.8]),
+        _tta_run("unfreeze_all", 1, [10, 20, 30], [0.5, 0.8, 0.6]),  # target 0.7
+        _tta_run("recommended", 0, [2, 4, 6], [0.6, 0.71, 0.75]),
+        _tta_run("recommended", 1, [2, 4, 6], [0.6, 0.65, 0.69]),  # never reaches 0.7
+        _tta_run("recommended_cached", 0, [1, 2, 3], [0.7, 0.7, 0.9]),
+        _tta_run("recommended_cached", 1, [1, 2, 3], [0.1, 0.2, 0.9]),
+    ]
+    out = _summarise(runs)
+    assert out["target_accuracy"] == pytest.approx(0.7)
+    ua, rec, cached = (out["arms"][k] for k in ("unfreeze_all", "recommended",
+                                                 "recommended_cached"))
+    assert ua["time_to_target"]["mean"] == 20 and ua["ratio_to_unfreeze_all"] == 1
+    assert rec["reached"] == 1 and rec["ratio_to_unfreeze_all"] is None  # one seed missed
+    assert cached["time_to_target"]["mean"] == 2 and cached["ratio_to_unfreeze_all"] == 0.1
+    assert out["arms"]["recommended_cached_autofreeze"]["seeds"] == 0

@@ -1,0 +1,100 @@
+"""The caching sections of ``docs/benchmarks.md``: the per-stage floor and time to accuracy
+(``bench/results/caching.json`` and ``tta.json``, issue 15)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["floor_section", "tta_section"]
+
+
+def _s(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _bytes(n: int) -> str:
+    if not n:
+        return "-"
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
+
+
+def _pm(d: dict[str, Any] | None, digits: int = 3) -> str:
+    if not d or d.get("mean") is None or not math.isfinite(d["mean"]):
+        return "—"
+    return f"{d['mean']:.{digits}f} ± {d['std']:.{digits}f}"
+
+
+def floor_section(data: dict[str, Any]) -> list[str]:
+    """Per case, one row per stage: driver (cached) vs hand-written floor."""
+    target = data["target"]
+    lines = [
+        "Each stage of a progressive run, trained by the driver with `cache=True` (run by "
+        "`unfreeze_core.keras.fit`), against the physical floor: the same trainable part "
+        "trained by hand on precomputed inputs (`predict` through the frozen prefix, then "
+        "`keras.Model(cut, output)` over the same layers, trained with `model.fit` or a "
+        "`train_on_batch` loop, whichever is faster). Epoch times are medians over the "
+        "stage's epochs after its first, then over the rounds; the ratio is per round "
+        f"(median, min-max). Target: ≤ {target}x at every stage. *Build* is the one-off "
+        "cost at the stage's start (driver: cut moved, prefix run over the data, suffix "
+        "compiled; floor: `predict` + compile + first epoch). *Uncached* is the driver "
+        "with plain `model.fit`, for what caching saves.",
+        "",
+    ]
+    for name, case in data["cases"].items():
+        lines += [f"**{name}**: {case['description']}; {case['epochs_per_stage']} epochs per "
+                  f"stage, {case['rounds']} rounds.", "",
+                  "| stage | trainable groups | driver epoch | floor epoch | ratio | met | "
+                  "uncached epoch | saved | driver build | floor build |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for st in case["stages"]:
+            r = st["ratio"]
+            groups = st["trainable_groups"]
+            shown = ", ".join(groups) if len(groups) <= 3 else f"{groups[0]} … {groups[-1]}"
+            lines.append(
+                f"| {st['stage']} | {shown} | {_s(st['driver_epoch_s'])} | "
+                f"{_s(st['floor_epoch_s'])} | {r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})"
+                f" | {'yes' if r['median'] <= target else 'no'} | "
+                f"{_s(st['uncached_epoch_s'])} | {st['uncached_over_cached']['median']:.1f}x | "
+                f"{_s(st['driver_build_s'])} | {_s(st['floor_setup_s'])} |")
+        lines.append("")
+    return lines
+
+
+TTA_LABELS = {
+    "unfreeze_all": "unfreeze everything (`model.fit`)",
+    "recommended": "`recommended_schedule` (`model.fit`, no caching)",
+    "recommended_cached": "`recommended_schedule`, `cache=True`",
+    "recommended_cached_autofreeze": "`recommended_schedule` + `AutoFreeze`, `cache=True`",
+}
+
+
+def tta_section(data: dict[str, Any]) -> list[str]:
+    """Per task, one row per arm: time to the unfreeze-all target and the ratio."""
+    st = data["settings"]
+    lines = [
+        f"Wall time of training (test scoring after each epoch excluded, cache builds "
+        f"included) until the test accuracy first reaches the **target**: unfreeze-all's "
+        f"mean final accuracy. {st['epochs']} epochs, batch {st['batch_size']}, seeds "
+        f"{st['seeds']}, data size `{st['size']}`; rates from {st['rates_from']}. Target "
+        f"ratio: ≤ {st['target_ratio']}x unfreeze-all's time, with equal or better final "
+        "accuracy.",
+        "",
+    ]
+    for task in data["tasks"]:
+        lines += [f"**{task['label']}**: target accuracy {task['target_accuracy']:.3f}.", "",
+                  "| arm | rate | time to target (s) | reached | ratio | final accuracy | "
+                  "whole run (s) | largest cache |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for key, a in task["arms"].items():
+            ratio = a["ratio_to_unfreeze_all"]
+            cache = a["cache_bytes"]
+            lines.append(
+                f"| {TTA_LABELS.get(key, key)} | {a['lr']:g} | {_pm(a['time_to_target'], 1)} | "
+                f"{a['reached']}/{a['seeds']} | {'—' if ratio is None else f'{ratio:.2f}'} | "
+                f"{_pm(a['final_accuracy'])} | {_pm(a['run_seconds'], 1)} | "
+                f"{_bytes(cache)} |")
+        lines.append("")
+    return lines
