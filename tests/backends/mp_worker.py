@@ -43,7 +43,7 @@ def schedule() -> Any:
     from unfreeze_core import Discriminative, Plateau, Schedule, Warmup
 
     return Schedule(
-        Plateau(monitor="val_loss", patience=1, min_delta=0.08),
+        Plateau(monitor="val_loss", patience=1, min_delta=0.08, unfrozen_by=None),  # no deadline
         rules=[Discriminative(factor=2.0), Warmup(steps=4)],
     )
 

@@ -199,7 +199,7 @@ def mirrored(args: Any, out: Path, tf: Any, keras: Any, np: Any, x: Any, y: Any)
 
     run("gradnorm", Schedule(GradNorm(threshold=1e9, window=1, check_every=5),
                              rules=[Discriminative(factor=2.0), Warmup(steps=4)]), bn=False)
-    plateau = Schedule(Plateau(monitor="val_loss", patience=1, min_delta=10.0),
+    plateau = Schedule(Plateau(monitor="val_loss", patience=1, min_delta=10.0, unfrozen_by=None),
                        rules=[StageScaled(scales=[0.2, 0.5, 1.0]), Warmup(steps=3,
                                                                            per_group=False)])
     run("plateau", plateau, bn=True)
