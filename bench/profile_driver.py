@@ -113,7 +113,8 @@ def main(argv: list[str]) -> int:
         side_rules = rules if "rules" in side else [Warmup(steps=4)] if "warmup" in side else []
         policy: Any = FixedEpoch(every=10**6)
         if "gradnorm" in side:
-            policy = policy | GradNorm(threshold=1e-30, check_every=10)
+            policy = policy | GradNorm(threshold=1e-30, check_every=10, window=10,
+                                       unfrozen_by=None)
         schedule = Schedule(policy, rules=side_rules, initial=n, groups=case.grouping)
         cb = ProgressiveUnfreezing(schedule)
         spent = [0.0]

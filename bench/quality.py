@@ -202,9 +202,10 @@ def arms(profile: Any) -> list[Arm]:
             gradual(lambda p, s: [Discriminative(factor=2.6), Warmup(steps=2 * s)])),
         Arm("plateau", "Plateau(val_loss, patience=1, min_delta=0.01)",
             lambda p, s: Schedule(Plateau(monitor="val_loss", patience=1, min_delta=0.01,
-                                          min_rel_delta=0.0))),
+                                          min_rel_delta=0.0, unfrozen_by=None))),
         Arm("gradnorm", "GradNorm(fraction=0.5, window=4, check_every=2)",
-            lambda p, s: Schedule(GradNorm(fraction=0.5, window=4, check_every=2))),
+            lambda p, s: Schedule(GradNorm(fraction=0.5, window=4, check_every=2,
+                                           unfrozen_by=None))),
     ]
     if STLR_PLUGIN.exists():
         out.append(Arm(

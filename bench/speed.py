@@ -164,7 +164,8 @@ def schedules(case: SpeedCase) -> dict[str, Schedule]:
             groups=case.grouping,
         ),
         "gradnorm": Schedule(
-            FixedEpoch(every=every) | GradNorm(threshold=1e-30, check_every=10, window=10),
+            FixedEpoch(every=every) | GradNorm(threshold=1e-30, check_every=10, window=10,
+                                            unfrozen_by=None),
             groups=case.grouping,
         ),
     }

@@ -49,7 +49,7 @@ NAMES = [
     "any_of", "all_of", "product", "policies", "plateau", "fixed_epoch", "grad_norm",
     "warmup", "discriminative", "stage_scaled", "min_epochs", "count", "layers", "auto",
     "min_rel_delta", "rel_change", "reset_best", "autofreeze", "freezeout", "freezeout_rate",
-    "percentile", "unfreeze", "total_steps", "t0", "spacing", "scale_lr", "anneal",
+    "percentile", "unfreeze", "unfrozen_by", "total_steps", "t0", "spacing", "scale_lr", "anneal",
 ]  # fmt: skip
 
 

@@ -278,7 +278,9 @@ def replay(
     steps, steps_note = _steps(schedule, len(infos), history, replayed, steps_per_epoch, source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        records = schedule.dry_run(len(infos), replayed, steps_per_epoch=steps)
+        # the budget the adaptive policies' deadline sees: the epochs replayed (a run's
+        # budget when it ran to the end)
+        records = schedule.dry_run(len(infos), replayed, steps_per_epoch=steps, epochs=epochs)
     notes = list(dict.fromkeys(str(w.message) for w in caught))
     if history is None:
         notes = [

@@ -55,10 +55,12 @@ def test_replaying_a_plateau_over_a_history(tmp_path: Path, files: dict[str, Pat
     path = tmp_path / "run.json"
     path.write_text(json.dumps(history))
     out = plan_json(str(files["good"]), "--history", str(path), "--groups", "3")
-    # patience 1: epochs 3 and 4 do not improve on 0.8, each releases one more group
-    assert [e["stage"] for e in out["epochs"]] == [1, 1, 1, 2, 3, 3]
-    assert [e["unfreezes_after"] for e in out["epochs"]][2:4] == [["group_1"], ["group_0"]]
-    expected = load_schedule(files["good"]).dry_run(3, history)
+    # the replay knows the budget (6 epochs), so Plateau's deadline applies as in the
+    # driver: every group by epoch floor(0.6 * 6) = 3, two advances, so the first stage
+    # gets one epoch; then patience 1: epoch 3 does not improve on 0.8, the last group goes
+    assert [e["stage"] for e in out["epochs"]] == [1, 2, 2, 3, 3, 3]
+    assert [e["unfreezes_after"] for e in out["epochs"]][:3] == [["group_1"], [], ["group_0"]]
+    expected = load_schedule(files["good"]).dry_run(3, history, epochs=6)
     assert [e["lr_multipliers"] for e in out["epochs"]] == [
         list(r.lr_multipliers) for r in expected
     ]
@@ -82,7 +84,9 @@ def test_a_csvlogger_history(tmp_path: Path, files: dict[str, Path]) -> None:
     path = tmp_path / "training.csv"
     path.write_text("epoch,loss,val_loss\n0,1.0,1.0\n1,0.9,1.0\n2,0.8,0.9\n")
     out = plan_json(str(files["good"]), "--history", str(path), "--groups", "2")
-    assert [e["stage"] for e in out["epochs"]] == [1, 1, 2]
+    # a 3-epoch budget: Plateau's deadline wants every group by epoch floor(0.6 * 3) = 1
+    assert [e["stage"] for e in out["epochs"]] == [1, 2, 2]
+    assert [e["logs"]["val_loss"] for e in out["epochs"]] == [1.0, 1.0, 0.9]
 
 
 def test_plot_of_the_dry_run(tmp_path: Path, files: dict[str, Path]) -> None:

@@ -33,7 +33,8 @@ def test_norms_equal_the_train_steps_gradients_per_group(loss_scaled: bool) -> N
     for v, g in zip(variables, grads, strict=False):
         layer = v.path.split("/")[1]
         expected[layer] = expected.get(layer, 0.0) + float(tf.reduce_sum(g * g))
-    # never advances (threshold below any norm); reads every 2 steps
+    # GradNorm never fires on its own (threshold below any norm; its deadline may);
+    # reads every 2 steps
     schedule = Schedule(GradNorm(threshold=1e-9, window=1, check_every=2), initial=2)
     cb = ProgressiveUnfreezing(schedule)
     h = model.fit(x, y, epochs=2, batch_size=16, shuffle=False, verbose=0, callbacks=[cb])

@@ -210,7 +210,8 @@ def default_schedule() -> Schedule:
         ('val_loss', 2, ['Discriminative', 'Warmup'])
     """
     return Schedule(
-        Plateau(monitor="val_loss", patience=2, min_delta=0.03, min_rel_delta=0.0),
+        Plateau(monitor="val_loss", patience=2, min_delta=0.03, min_rel_delta=0.0,
+                unfrozen_by=None),
         rules=[Discriminative(factor=2.6), Warmup(steps=20)],
     )
 
