@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["floor_section", "tta_section"]
+__all__ = ["caching_sections", "floor_section", "tta_section"]
 
 
 def _s(seconds: float | None) -> str:
@@ -98,3 +98,13 @@ def tta_section(data: dict[str, Any]) -> list[str]:
                 f"{_bytes(cache)} |")
         lines.append("")
     return lines
+
+
+def caching_sections(caching: dict[str, Any] | None, tta: dict[str, Any] | None) -> list[str]:
+    """The doc's caching sections, for the results that exist."""
+    out: list[str] = []
+    if caching:
+        out += ["## Caching: each stage against its floor", "", *floor_section(caching)]
+    if tta:
+        out += ["## Time to accuracy", "", *tta_section(tta)]
+    return out

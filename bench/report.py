@@ -1,9 +1,7 @@
-"""Writes ``docs/benchmarks.md`` from ``bench/results/<section>.json``.
-
-Everything between ``<!-- notes:begin -->`` and ``<!-- notes:end -->`` in the existing
-document is hand-written discussion and is kept, and so is the plain-language summary at
-the top, between ``<!-- summary:begin -->`` and ``<!-- summary:end -->`` (its chart is
-redrawn by ``python -m bench.summary_chart``); the rest is regenerated.
+"""Writes ``docs/benchmarks.md`` from ``bench/results/<section>.json``, keeping the
+hand-written notes (between ``<!-- notes:begin -->`` and ``<!-- notes:end -->``) and the
+summary at the top (between ``<!-- summary:begin/end -->``; its chart is redrawn by
+``python -m bench.summary_chart``); the rest is regenerated.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .caching_report import floor_section, tta_section
+from .caching_report import caching_sections
 from .common import REPO
 from .transfer.report import FIGURE, draw
 from .transfer.report import pm as _pm
@@ -262,7 +260,8 @@ def _quality(data: dict[str, Any]) -> list[str]:
 def render(results: Path, notes: str = DEFAULT_NOTES, summary: str | None = None) -> str:
     """The whole document from the JSON files in ``results`` (with the hand-written
     ``summary`` at the top when given)."""
-    speed, scale, quality, transfer, caching, tta = (_load(results, n) for n in SECTION_FILES)
+    loaded = [_load(results, n) for n in SECTION_FILES]
+    speed, scale, quality, transfer, caching, tta = loaded
     out = [
         "# Benchmarks",
         "",
@@ -287,8 +286,7 @@ def render(results: Path, notes: str = DEFAULT_NOTES, summary: str | None = None
         "## Runs",
         "",
     ]
-    for name, data in zip(SECTION_FILES, (speed, scale, quality, transfer, caching, tta),
-                          strict=True):
+    for name, data in zip(SECTION_FILES, loaded, strict=True):
         if data is not None:
             out += _meta_lines(data["meta"], name)
     if speed is not None:
@@ -329,10 +327,7 @@ def render(results: Path, notes: str = DEFAULT_NOTES, summary: str | None = None
         out += ["## Quality: a ULMFiT-style ablation", "", *_quality(quality)]
     if transfer:
         out += ["## Transfer: real pretrained weights", "", *transfer_section(transfer)]
-    if caching:
-        out += ["## Caching: each stage against its floor", "", *floor_section(caching)]
-    if tta:
-        out += ["## Time to accuracy", "", *tta_section(tta)]
+    out += caching_sections(caching, tta)
     return "\n".join(out).rstrip() + "\n"
 
 
