@@ -25,6 +25,7 @@ EXECUTED_PAGES = [
     "docs/policies.md",
     "docs/lr-rules.md",
     "docs/migration.md",
+    "docs/choosing-a-schedule.md",
 ]
 
 
