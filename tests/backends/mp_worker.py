@@ -43,7 +43,8 @@ def schedule() -> Any:
     from unfreeze_core import Discriminative, Plateau, Schedule, Warmup
 
     return Schedule(
-        Plateau(monitor="val_loss", patience=1, min_delta=0.08, unfrozen_by=None),  # no deadline
+        Plateau(monitor="val_loss", patience=1, min_delta=0.08, min_rel_delta=0.0,
+                unfrozen_by=None),  # the absolute margin only, no deadline
         rules=[Discriminative(factor=2.0), Warmup(steps=4)],
     )
 
