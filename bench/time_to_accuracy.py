@@ -128,6 +128,7 @@ def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     target = float(np.mean([r["final_accuracy"] for r in ua]))
     ua_times = [t for r in ua if (t := _time_to(r, target)) is not None]
     ua_mean = mean_std(ua_times)[0]
+    ua_by_seed = {r["seed"]: _time_to(r, target) for r in ua}
     out: dict[str, Any] = {"target_accuracy": target, "arms": {}}
     for arm in ARMS:
         mine = [r for r in runs if r["arm"] == arm]
@@ -136,12 +137,17 @@ def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         m, s = mean_std(reached)
         fa = mean_std([r["final_accuracy"] for r in mine])
         whole = mean_std([r["clock"][-1] for r in mine])
+        both = [(t, ua_by_seed[r["seed"]]) for r, t in zip(mine, times, strict=True)
+                if t is not None and ua_by_seed.get(r["seed"]) is not None]
         out["arms"][arm] = {
             "lr": mine[0]["lr"] if mine else None,
             "time_to_target": {"mean": m, "std": s},
             "reached": len(reached), "seeds": len(mine),
             "ratio_to_unfreeze_all": (m / ua_mean if reached and ua_times
                                       and len(reached) == len(mine) else None),
+            "ratio_where_both_reached": (
+                sum(t for t, _ in both) / sum(u for _, u in both) if both else None),
+            "seeds_both_reached": len(both),
             "final_accuracy": {"mean": fa[0], "std": fa[1]},
             "run_seconds": {"mean": whole[0], "std": whole[1]},
             "cache_bytes": max((r["cache_bytes"] for r in mine), default=0),

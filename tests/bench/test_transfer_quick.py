@@ -181,4 +181,6 @@ def test_time_to_accuracy_is_read_from_the_epoch_clock() -> None:
     assert ua["time_to_target"]["mean"] == 20 and ua["ratio_to_unfreeze_all"] == 1
     assert rec["reached"] == 1 and rec["ratio_to_unfreeze_all"] is None  # one seed missed
     assert cached["time_to_target"]["mean"] == 2 and cached["ratio_to_unfreeze_all"] == 0.1
+    assert rec["ratio_where_both_reached"] == pytest.approx(4 / 20)  # seed 0 only
+    assert rec["seeds_both_reached"] == 1
     assert out["arms"]["recommended_cached_autofreeze"]["seeds"] == 0
