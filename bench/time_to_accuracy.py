@@ -137,8 +137,11 @@ def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         m, s = mean_std(reached)
         fa = mean_std([r["final_accuracy"] for r in mine])
         whole = mean_std([r["clock"][-1] for r in mine])
-        both = [(t, ua_by_seed[r["seed"]]) for r, t in zip(mine, times, strict=True)
-                if t is not None and ua_by_seed.get(r["seed"]) is not None]
+        both: list[tuple[float, float]] = []
+        for r, t in zip(mine, times, strict=True):
+            u = ua_by_seed.get(r["seed"])
+            if t is not None and u is not None:
+                both.append((t, u))
         out["arms"][arm] = {
             "lr": mine[0]["lr"] if mine else None,
             "time_to_target": {"mean": m, "std": s},
