@@ -25,7 +25,7 @@ Example:
     ['policy', 'policy.policies[0]', 'policy.policies[1]', 'policy.policies[1].policies[0]', \
 'policy.policies[1].policies[1]']
     >>> find_monitor(tree), norm_intervals(tree)
-    ('val_acc', (10,))
+    ('val_acc', (1,))
 """
 
 from __future__ import annotations

@@ -45,7 +45,8 @@ def test_the_transfer_split() -> None:
 def test_the_default_schedule_is_plain_config() -> None:
     schedule = default_schedule()
     assert load_schedule(schedule.to_config()) == schedule
-    assert schedule.to_config()["policy"] == {"type": "plateau", "min_delta": 0.03, "patience": 2}
+    assert schedule.to_config()["policy"] == {"type": "plateau", "min_delta": 0.03, "patience": 2,
+                                              "min_rel_delta": 0.0, "unfrozen_by": None}
 
 
 def test_verdict_says_what_the_numbers_say() -> None:

@@ -59,7 +59,7 @@ def test_register_plugin_gives_the_same_name_without_the_installed_copy() -> Non
 
 
 def test_each_stage_ends_when_the_trigger_is_ready_and_groups_are_refrozen() -> None:
-    schedule = Schedule(ChainThaw(when=Plateau(patience=1, min_delta=0.0)))
+    schedule = Schedule(ChainThaw(when=Plateau(patience=1, min_delta=0.0, min_rel_delta=0.0)))
     # improves, stalls (-> group 0 alone), improves, stalls (-> group 1), stalls (-> all)
     history = {"val_loss": [1.0, 1.0, 0.9, 0.9, 0.9, 0.8]}
     records = schedule.dry_run(3, history)
