@@ -29,8 +29,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..events import EpochEnd, Event, StageChange, TrainBegin
+from ..fields import arg, gt, le
 
-__all__ = ["deadline_epoch", "fair_share", "init", "update"]
+__all__ = ["deadline_epoch", "fair_share", "init", "unfrozen_by_arg", "update"]
+
+
+def unfrozen_by_arg() -> Any:
+    """The ``unfrozen_by`` field of a policy with a deadline (default 0.6; None: off)."""
+    return arg(
+        0.6,
+        gt(0),
+        le(1),
+        doc="Fraction of the epoch budget by which every group trains (a deadline, "
+        "when the budget is known); None: no deadline.",
+    )
 
 
 def init() -> dict[str, Any]:

@@ -80,13 +80,7 @@ class GradNorm(Composable):
         doc="Relative change between windows to fall below; None: 0.1 unless "
         "'threshold' or 'fraction' is given.",
     )
-    unfrozen_by: float | None = arg(
-        0.6,
-        gt(0),
-        le(1),
-        doc="Fraction of the epoch budget by which every group trains (a deadline, "
-        "when the budget is known); None: no deadline.",
-    )
+    unfrozen_by: float | None = deadline.unfrozen_by_arg()
 
     @property
     def resolved_rel_change(self) -> float | None:

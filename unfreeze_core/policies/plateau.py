@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from ..events import EpochEnd, Event, StageChange
-from ..fields import arg, finite, ge, gt, le, one_of
+from ..fields import arg, finite, ge, le, one_of
 from ..monitoring import improved, infer_mode, is_finite, warn_missing_metric
 from . import deadline
 from .combinators import Composable
@@ -71,13 +71,7 @@ class Plateau(Composable):
         0.1, ge(0), le(1), doc="Smallest change that counts, as a fraction of the best value."
     )
     reset_best: bool = arg(False, doc="Forget the best value at each advance.")
-    unfrozen_by: float | None = arg(
-        0.6,
-        gt(0),
-        le(1),
-        doc="Fraction of the epoch budget by which every group trains (a deadline, "
-        "when the budget is known); None: no deadline.",
-    )
+    unfrozen_by: float | None = deadline.unfrozen_by_arg()
 
     @property
     def resolved_mode(self) -> Literal["min", "max"]:
