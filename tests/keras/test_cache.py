@@ -102,6 +102,22 @@ def test_cached_run_equals_model_fit(uncached: Any, budget: int | None, tmp_path
     assert list(tmp_path.iterdir()) == []  # the spill folder is gone after fit
 
 
+def _train(model: Any, x: Any, y: Any, cb: ProgressiveUnfreezing, cache: bool,
+           epochs: int) -> None:
+    """Batches of 8 in order: the cached loop (``fit``) or plain ``model.fit``."""
+    kw: dict[str, Any] = dict(batch_size=8, epochs=epochs, verbose=0, callbacks=[cb],
+                              shuffle=False)
+    if cache:
+        fit(model, x, y, **kw)
+    else:
+        model.fit(x, y, **kw)
+
+
+def _assert_same_weights(a: Any, b: Any) -> None:
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
+
+
 def test_mid_epoch_stage_changes_are_exact() -> None:
     """GradNorm decides every 2 steps; the helper finishes the epoch on the new cut, with
     the per-group rates of a Discriminative rule."""
@@ -115,18 +131,12 @@ def test_mid_epoch_stage_changes_are_exact() -> None:
         # per-group rates: the optimizer's patched update_step, also above the cut
         cb = ProgressiveUnfreezing(Schedule(policy, rules=[Discriminative(factor=2.0)]),
                                    cache=cache)
-        kw: dict[str, Any] = dict(batch_size=8, epochs=2, verbose=0, callbacks=[cb],
-                                  shuffle=False)
-        if cache:
-            fit(model, x, y, **kw)
-        else:
-            model.fit(x, y, **kw)
+        _train(model, x, y, cb, cache, epochs=2)
         return model, cb.timeline
 
     (m1, t1), (m2, t2) = run(False), run(True)
     assert t1 == t2 == [(0, 3), (1, 3)]  # stages 2 and 3 began mid-epoch 1
-    for a, b in zip(m1.get_weights(), m2.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    _assert_same_weights(m1, m2)
 
 
 def test_refrozen_groups_move_the_cut_up_exactly() -> None:
@@ -140,18 +150,12 @@ def test_refrozen_groups_move_the_cut_up_exactly() -> None:
         model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
         policy = FreezeOut(total_steps=24, t0=0.25, spacing="linear")  # l0 at 6, l1 at 15
         cb = ProgressiveUnfreezing(Schedule(policy), cache=cache)
-        kw: dict[str, Any] = dict(batch_size=8, epochs=4, verbose=0, callbacks=[cb],
-                                  shuffle=False)
-        if cache:
-            fit(model, x, y, **kw)
-        else:
-            model.fit(x, y, **kw)
+        _train(model, x, y, cb, cache, epochs=4)
         return model, cb.timeline
 
     (m1, t1), (m2, t2) = run(False), run(True)
     assert t1 == t2 and len({s for _, s in t1}) >= 3, t1
-    for a, b in zip(m1.get_weights(), m2.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    _assert_same_weights(m1, m2)
 
 
 def _refused(model: Any, cb: ProgressiveUnfreezing, match: str, x: Any = X) -> None:
