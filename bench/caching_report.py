@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .transfer.report import pm, table
+
 __all__ = ["caching_sections", "floor_section", "tta_section"]
 
 
@@ -22,9 +24,10 @@ def _bytes(n: int) -> str:
 
 
 def _pm(d: dict[str, Any] | None, digits: int = 3) -> str:
+    """``mean ± std``, or a dash when nothing was measured (no seed reached the target)."""
     if not d or d.get("mean") is None or not math.isfinite(d["mean"]):
         return "—"
-    return f"{d['mean']:.{digits}f} ± {d['std']:.{digits}f}"
+    return pm(d, digits)
 
 
 def floor_section(data: dict[str, Any]) -> list[str]:
@@ -44,21 +47,22 @@ def floor_section(data: dict[str, Any]) -> list[str]:
         "",
     ]
     for name, case in data["cases"].items():
-        lines += [f"**{name}**: {case['description']}; {case['epochs_per_stage']} epochs per "
-                  f"stage, {case['rounds']} rounds.", "",
-                  "| stage | trainable groups | driver epoch | floor epoch | ratio | met | "
-                  "uncached epoch | saved | driver build | floor build |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+        rows = []
         for st in case["stages"]:
             r = st["ratio"]
             groups = st["trainable_groups"]
             shown = ", ".join(groups) if len(groups) <= 3 else f"{groups[0]} … {groups[-1]}"
-            lines.append(
-                f"| {st['stage']} | {shown} | {_s(st['driver_epoch_s'])} | "
-                f"{_s(st['floor_epoch_s'])} | {r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})"
-                f" | {'yes' if r['median'] <= target else 'no'} | "
-                f"{_s(st['uncached_epoch_s'])} | {st['uncached_over_cached']['median']:.1f}x | "
-                f"{_s(st['driver_build_s'])} | {_s(st['floor_setup_s'])} |")
+            rows.append([
+                st["stage"], shown, _s(st["driver_epoch_s"]), _s(st["floor_epoch_s"]),
+                f"{r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f})",
+                "yes" if r["median"] <= target else "no", _s(st["uncached_epoch_s"]),
+                f"{st['uncached_over_cached']['median']:.1f}x", _s(st["driver_build_s"]),
+                _s(st["floor_setup_s"])])
+        lines += [f"**{name}**: {case['description']}; {case['epochs_per_stage']} epochs per "
+                  f"stage, {case['rounds']} rounds.", "",
+                  *table(["stage", "trainable groups", "driver epoch", "floor epoch", "ratio",
+                          "met", "uncached epoch", "saved", "driver build", "floor build"],
+                         rows)]
         lines.append("")
     return lines
 
@@ -86,21 +90,19 @@ def tta_section(data: dict[str, Any]) -> list[str]:
         "",
     ]
     for task in data["tasks"]:
-        lines += [f"**{task['label']}**: target accuracy {task['target_accuracy']:.3f}.", "",
-                  "| arm | rate | time to target (s) | reached | ratio | ratio, seeds both "
-                  "reached | final accuracy | whole run (s) | largest cache |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        rows = []
         for key, a in task["arms"].items():
             ratio = a["ratio_to_unfreeze_all"]
             both = a.get("ratio_where_both_reached")
-            both_text = "-" if both is None else f"{both:.2f} ({a['seeds_both_reached']})"
-            cache = a["cache_bytes"]
-            lines.append(
-                f"| {TTA_LABELS.get(key, key)} | {a['lr']:g} | {_pm(a['time_to_target'], 1)} | "
-                f"{a['reached']}/{a['seeds']} | {'-' if ratio is None else f'{ratio:.2f}'} | "
-                f"{both_text} | "
-                f"{_pm(a['final_accuracy'])} | {_pm(a['run_seconds'], 1)} | "
-                f"{_bytes(cache)} |")
+            rows.append([
+                TTA_LABELS.get(key, key), f"{a['lr']:g}", _pm(a["time_to_target"], 1),
+                f"{a['reached']}/{a['seeds']}", "-" if ratio is None else f"{ratio:.2f}",
+                "-" if both is None else f"{both:.2f} ({a['seeds_both_reached']})",
+                _pm(a["final_accuracy"]), _pm(a["run_seconds"], 1), _bytes(a["cache_bytes"])])
+        lines += [f"**{task['label']}**: target accuracy {task['target_accuracy']:.3f}.", "",
+                  *table(["arm", "rate", "time to target (s)", "reached", "ratio",
+                          "ratio, seeds both reached", "final accuracy", "whole run (s)",
+                          "largest cache"], rows)]
         lines.append("")
     return lines
 
