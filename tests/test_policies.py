@@ -26,18 +26,7 @@ from unfreeze_core import (
 )
 from unfreeze_core.monitoring import infer_mode
 
-
-def feed(policy: Any, events: list[Any]) -> list[bool]:
-    state = policy.init()
-    ready = []
-    for event in events:
-        state, is_ready = policy.update(state, event)
-        ready.append(is_ready)
-    return ready
-
-
-def epochs(values: list[float], monitor: str = "val_loss") -> list[EpochEnd]:
-    return [EpochEnd(e, e + 1, {monitor: v}) for e, v in enumerate(values)]
+from .policy_events import epochs, feed
 
 
 class TestFixedEpoch:

@@ -31,20 +31,9 @@ from unfreeze_core import (
     recommended_schedule,
 )
 
+from .policy_events import epochs, feed
+
 OLD_PLATEAU = {"patience": 10, "min_rel_delta": 0.0, "reset_best": False}
-
-
-def feed(policy: Any, events: list[Any]) -> list[bool]:
-    state = policy.init()
-    ready = []
-    for event in events:
-        state, is_ready = policy.update(state, event)
-        ready.append(is_ready)
-    return ready
-
-
-def epochs(values: list[float], monitor: str = "val_loss") -> list[EpochEnd]:
-    return [EpochEnd(e, e + 1, {monitor: v}) for e, v in enumerate(values)]
 
 
 def first_ready(policy: Any, events: list[Any]) -> int | None:
