@@ -133,18 +133,17 @@ def _data(case: FloorCase) -> tuple[np.ndarray, np.ndarray]:
     return x, rng.integers(0, case.classes, size=case.samples)
 
 
-def _cut_names(model: keras.Model, schedule: Schedule) -> list[str | None]:
+def _cut_names(model: keras.Model, groups: list[Any]) -> list[str | None]:
     """Per stage, the layer whose *input* the hand-written floor cuts at: the lowest
     trainable layer in graph order (everything below it is frozen and fixed), or None
-    when the lowest group trains."""
-    p = plan(model, schedule)
-    n = len(p.groups)
+    when the lowest group trains. ``groups``: the plan's, input side first."""
+    n = len(groups)
     cuts: list[str | None] = []
     for k in range(1, n + 1):  # k groups trainable, from the top
         if k == n:
             cuts.append(None)
             continue
-        trainable = {name for g in p.groups[n - k:] for name in g.layers}
+        trainable = {name for g in groups[n - k:] for name in g.layers}
         cuts.append(next(layer.name for layer in model.layers if layer.name in trainable))
     return cuts
 
@@ -210,8 +209,9 @@ def run_case(case: FloorCase, rounds: int) -> dict[str, Any]:
     """Every stage of ``case``, ``rounds`` times each side, alternating."""
     model = case.build()
     schedule = Schedule(FixedEpoch(every=case.epochs_per_stage))
-    cuts = _cut_names(model, schedule)
-    groups = [g.name for g in plan(model, schedule).groups]
+    planned = list(plan(model, schedule).groups)
+    cuts = _cut_names(model, planned)
+    groups = [g.name for g in planned]
     n_stages = len(cuts)
     e = case.epochs_per_stage
     per_stage: list[dict[str, list[float]]] = [
