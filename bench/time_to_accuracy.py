@@ -126,9 +126,9 @@ def _time_to(run: dict[str, Any], target: float) -> float | None:
 def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ua = [r for r in runs if r["arm"] == "unfreeze_all"]
     target = float(np.mean([r["final_accuracy"] for r in ua]))
-    ua_times = [t for r in ua if (t := _time_to(r, target)) is not None]
-    ua_mean = mean_std(ua_times)[0]
     ua_by_seed = {r["seed"]: _time_to(r, target) for r in ua}
+    ua_times = [t for t in ua_by_seed.values() if t is not None]
+    ua_mean = mean_std(ua_times)[0]
     out: dict[str, Any] = {"target_accuracy": target, "arms": {}}
     for arm in ARMS:
         mine = [r for r in runs if r["arm"] == arm]
