@@ -1,9 +1,9 @@
-"""A training process for the subprocess tests (resume after SIGKILL, MirroredStrategy).
+"""A training process for the MirroredStrategy test; its model is also the kill loop's.
 
-Run as ``python driver_run.py MODE OUT_DIR [options]``. ``resume`` writes
-``timeline.jsonl`` (one line per epoch end), ``done.json`` and ``final.npz`` into
-``OUT_DIR``; ``mirrored`` (with ``--replicas N`` for N logical CPUs) writes one
-``<run>.json`` and ``<run>.npz`` per run it makes. Nothing runs on import.
+Run as ``python driver_run.py mirrored OUT_DIR [--replicas N]`` (N logical CPUs): it
+writes one ``<run>.json`` and ``<run>.npz`` per run it makes. Resuming after SIGKILL is
+tested by ``test_backup_kill.py`` (``backup_worker.py`` trains :func:`_model`). Nothing
+runs on import.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,8 @@ def _model(keras: Any, bn: bool = True) -> Any:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["resume", "mirrored"])
+    parser.add_argument("mode", choices=["mirrored"])
     parser.add_argument("out")
-    parser.add_argument("--backup", default=None)
-    parser.add_argument("--hang-at-epoch", type=int, default=-1)
     parser.add_argument("--replicas", type=int, default=0)
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -48,63 +45,13 @@ def main(argv: list[str]) -> None:
     import keras
     import numpy as np
 
-    from unfreeze_core import FixedEpoch, Schedule, StageScaled, Warmup
-    from unfreeze_core.keras import ProgressiveUnfreezing
 
     keras.utils.set_random_seed(7)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 6)).astype("float32")
     y = (x @ rng.normal(size=(6, 1))).astype("float32")
 
-    if args.mode == "mirrored":
-        mirrored(args, out, tf, keras, np, x, y)
-        return
-    schedule = Schedule(
-        FixedEpoch(at=[2, 4]),
-        rules=[StageScaled(scales=[0.3, 0.6, 1.0]), Warmup(steps=6)],
-    )
-
-    def build() -> Any:
-        model = _model(keras, bn=True)
-        model.compile(optimizer=keras.optimizers.AdamW(1e-2, weight_decay=0.01), loss="mse")
-        return model
-
-    model = build()
-
-    timeline = out / "timeline.jsonl"
-
-    class Timeline(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            record = {
-                "epoch": epoch,
-                "stage": logs["unfreeze_stage"],
-                "lr": {k: v for k, v in logs.items() if k.startswith("unfreeze_lr/")},
-                "iterations": int(self.model.optimizer.iterations.numpy()),
-                "trainable": sorted(v.path for v in self.model.trainable_variables),
-            }
-            with timeline.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-
-    class Hang(keras.callbacks.Callback):
-        """Signals the parent, then waits mid-epoch to be killed."""
-
-        def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
-            if self._epoch == args.hang_at_epoch and batch == 2:
-                (out / "hanging").write_text(str(os.getpid()))
-                time.sleep(300)
-
-        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            self._epoch = epoch
-
-    cb = ProgressiveUnfreezing(schedule, backup_dir=args.backup)
-    model.fit(x, y, epochs=6, batch_size=8, shuffle=False, verbose=0,
-              callbacks=[cb, Timeline(), Hang()])
-    np.savez(out / "final.npz", *[np.asarray(w) for w in model.get_weights()])
-    assert cb.state is not None
-    (out / "done.json").write_text(json.dumps({
-        "iterations": int(model.optimizer.iterations.numpy()),
-        "transitions": [[t.epoch, t.step, t.before, t.after] for t in cb.state.transitions],
-    }))
+    mirrored(args, out, tf, keras, np, x, y)
 
 
 def mirrored(args: Any, out: Path, tf: Any, keras: Any, np: Any, x: Any, y: Any) -> None:
