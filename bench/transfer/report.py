@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..common import REPO
-from .summary import targets
+from .summary import both_targets, targets
 
 __all__ = ["FIGURE", "draw", "pm", "section", "table"]
 
@@ -74,6 +74,10 @@ def section(data: dict[str, Any]) -> list[str]:
         lines += table(["task", "target", "verdict", "numbers"], rows)
         lines += ["", "Accuracies in points (mean over seeds); the best fixed timetable is "
                   f"the best of {', '.join(f'`{k}`' for k in s['fixed_timetable'])}.", ""]
+        both = "; ".join(f"{task}: {', '.join(f'`{a}`' for a in found) or 'none'}"
+                         for task, found in both_targets(data).items())
+        lines += ["Arms that meet (a) and (b) together (unfreeze-all's accuracy within 0.5 "
+                  f"pt at a third of its source loss or less): {both}.", ""]
     lines += [f"![Target accuracy against source score kept, per arm and task]({FIGURE})", ""]
     for task in data["tasks"]:
         z = task["sizes"]

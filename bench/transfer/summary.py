@@ -8,7 +8,7 @@ from typing import Any
 
 from ..common import mean_std
 
-__all__ = ["TOLERANCE", "summarise", "targets"]
+__all__ = ["TOLERANCE", "both_targets", "summarise", "targets"]
 
 #: "within 0.5 points" of accuracy.
 TOLERANCE = 0.005
@@ -94,3 +94,22 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                      "task": "all", "met": any(above),
                      "numbers": f"above on {sum(above)} of {len(above)} tasks"})
     return rows
+
+
+def both_targets(result: dict[str, Any]) -> dict[str, list[str]]:
+    """Per task, the arms (other than unfreeze-all) that would meet (a) and (b)
+    together: target accuracy at least unfreeze-all's - 0.5 pt *and* at most a third
+    of its source loss. Empty: no strategy measured reaches both on that task."""
+    out: dict[str, list[str]] = {}
+    for task in result["tasks"]:
+        ua = _row(task, "unfreeze_all")
+        if ua is None:
+            continue
+        u, ul = ua["target_accuracy"]["mean"], ua["source_lost"]["mean"]
+        out[task["key"]] = [
+            x["arm"] for x in task["arms"]
+            if x["arm"] != "unfreeze_all"
+            and x["target_accuracy"]["mean"] >= u - TOLERANCE
+            and x["source_lost"]["mean"] <= FORGET_SHARE * max(ul, 0.0) + 1e-12
+        ]
+    return out

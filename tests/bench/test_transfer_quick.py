@@ -51,6 +51,18 @@ def test_targets_computed_from_the_numbers() -> None:
     assert met("(c) gradnorm", "a") == met("(c) gradnorm", "b") == [True]
 
 
+def test_arms_meeting_both_accuracy_and_forgetting_targets() -> None:
+    from bench.transfer.summary import both_targets
+
+    result = {"tasks": [
+        _task("a", {"unfreeze_all": (0.80, 0.30), "rec": (0.797, 0.09),
+                    "gradual": (0.79, 0.05), "head": (0.5, 0.0)}),
+        _task("b", {"unfreeze_all": (0.60, 0.30), "rec": (0.62, 0.11)}),
+    ]}
+    # a: rec is within 0.5 pt and loses 0.09 <= 0.1; gradual is 1 pt below; head far below
+    assert both_targets(result) == {"a": ["rec"], "b": []}
+
+
 def test_timetables_fit_the_budget() -> None:
     from bench.transfer.arms import Budget, arms
 
