@@ -36,7 +36,7 @@ from unfreeze_core.keras import ProgressiveUnfreezing, fit, plan
 
 from .common import log, median, summary
 
-__all__ = ["FloorCase", "floor_cases", "run_cache_floor"]
+__all__ = ["FloorCase", "floor_cases", "floor_suffix", "run_cache_floor"]
 
 
 @attrs.frozen
@@ -167,15 +167,13 @@ def _driver(case: FloorCase, n_stages: int, cache: bool) -> _Clock:
     return clock
 
 
-def _floor_stage(case: FloorCase, cut: str | None) -> dict[str, Any]:
-    """The hand-written suffix of one stage: its setup seconds and its epoch times,
-    trained both with ``model.fit`` and with a ``train_on_batch`` loop (at small sizes
-    ``fit``'s per-epoch set-up dominates; the floor is the faster of the two)."""
+def floor_suffix(case: FloorCase, cut: str | None) -> tuple[keras.Model, np.ndarray, np.ndarray]:
+    """A fresh model's part above ``cut`` as its own compiled model (frozen BatchNorm,
+    as the schedules' ``batchnorm="frozen"``), with its precomputed inputs and labels."""
     keras.backend.clear_session()
     gc.collect()
     model = case.build()
     x, y = _data(case)
-    start = time.perf_counter()
     if cut is None:
         suffix, features = model, x
     else:
@@ -185,8 +183,17 @@ def _floor_stage(case: FloorCase, cut: str | None) -> dict[str, Any]:
         suffix = keras.Model(tensor, model.output)
     for layer in suffix.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False  # the schedules' batchnorm="frozen"
+            layer.trainable = False
     _compile(suffix)
+    return suffix, features, y
+
+
+def _floor_stage(case: FloorCase, cut: str | None) -> dict[str, Any]:
+    """The hand-written suffix of one stage: its setup seconds and its epoch times,
+    trained both with ``model.fit`` and with a ``train_on_batch`` loop (at small sizes
+    ``fit``'s per-epoch set-up dominates; the floor is the faster of the two)."""
+    start = time.perf_counter()
+    suffix, features, y = floor_suffix(case, cut)
     setup = time.perf_counter() - start
     clock = _Clock()
     suffix.fit(features, y, epochs=case.epochs_per_stage, batch_size=case.batch_size,

@@ -107,26 +107,11 @@ def _split(profiler: cProfile.Profile) -> dict[str, Any]:
 
 
 def _floor(case: Any, cut: str | None, epochs: int) -> dict[str, Any]:
-    import keras
     import numpy as np
 
-    from .cache_floor import _compile, _data
+    from .cache_floor import floor_suffix
 
-    keras.backend.clear_session()
-    gc.collect()
-    model = case.build()
-    x, y = _data(case)
-    if cut is None:
-        suffix, features = model, x
-    else:
-        tensor = model.get_layer(cut).input
-        features = keras.Model(model.inputs, tensor).predict(x, batch_size=case.batch_size,
-                                                             verbose=0)
-        suffix = keras.Model(tensor, model.output)
-    for layer in suffix.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False
-    _compile(suffix)
+    suffix, features, y = floor_suffix(case, cut)
     clock = _epoch_clock()
     suffix.fit(features, y, epochs=epochs + 1, batch_size=case.batch_size, verbose=0,
                callbacks=[clock], shuffle=True)
