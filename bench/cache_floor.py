@@ -36,7 +36,7 @@ from unfreeze_core.keras import ProgressiveUnfreezing, fit, plan
 
 from .common import log, median, summary
 
-__all__ = ["FloorCase", "floor_cases", "floor_suffix", "run_cache_floor"]
+__all__ = ["FloorCase", "floor_cases", "floor_suffix", "fresh", "run_cache_floor"]
 
 
 @attrs.frozen
@@ -148,12 +148,17 @@ def _cut_names(model: keras.Model, groups: list[Any]) -> list[str | None]:
     return cuts
 
 
-def _driver(case: FloorCase, n_stages: int, cache: bool) -> _Clock:
+def fresh(case: FloorCase) -> tuple[keras.Model, np.ndarray, np.ndarray]:
+    """A new session's model of ``case`` (not compiled) and its data: every side of
+    the floor benchmark starts from this."""
     keras.backend.clear_session()
     gc.collect()
-    model = case.build()
+    return case.build(), *_data(case)
+
+
+def _driver(case: FloorCase, n_stages: int, cache: bool) -> _Clock:
+    model, x, y = fresh(case)
     _compile(model)
-    x, y = _data(case)
     clock = _Clock()
     schedule = Schedule(FixedEpoch(every=case.epochs_per_stage))
     cb = ProgressiveUnfreezing(schedule, cache=cache, verbose=0)
@@ -170,10 +175,7 @@ def _driver(case: FloorCase, n_stages: int, cache: bool) -> _Clock:
 def floor_suffix(case: FloorCase, cut: str | None) -> tuple[keras.Model, np.ndarray, np.ndarray]:
     """A fresh model's part above ``cut`` as its own compiled model (frozen BatchNorm,
     as the schedules' ``batchnorm="frozen"``), with its precomputed inputs and labels."""
-    keras.backend.clear_session()
-    gc.collect()
-    model = case.build()
-    x, y = _data(case)
+    model, x, y = fresh(case)
     if cut is None:
         suffix, features = model, x
     else:

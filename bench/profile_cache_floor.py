@@ -22,7 +22,6 @@ from the store) and outside it (callbacks, shuffling). Writes
 from __future__ import annotations
 
 import cProfile
-import gc
 import json
 import os
 import pstats
@@ -60,13 +59,10 @@ def _driver(case: Any, stage: int, epochs: int, profile: bool = False) -> dict[s
     from unfreeze_core import FixedEpoch, Schedule
     from unfreeze_core.keras import ProgressiveUnfreezing, fit
 
-    from .cache_floor import _compile, _data
+    from .cache_floor import _compile, fresh
 
-    keras.backend.clear_session()
-    gc.collect()
-    model = case.build()
+    model, x, y = fresh(case)
     _compile(model)
-    x, y = _data(case)
     clock = _epoch_clock()
     profiler = cProfile.Profile()
 
