@@ -169,7 +169,8 @@ FULL = Profile(
     pretrain_epochs=2,
     transfer=TransferPlan(size="full", seeds=(0, 1, 2), lr_grid=(1e-4, 1e-3), epochs=7,
                           batch_size=8),
-    caching=CachingPlan(floor_rounds=2, tta_tasks=("vgg16_fashion",), tta_size="tta",
+    caching=CachingPlan(floor_rounds=2,
+                        tta_tasks=("vgg16_fashion", "vgg16_mnist", "minilm_tweets"), tta_size="tta",
                         tta_seeds=(0, 1, 2), tta_epochs=7, tta_batch_size=16),
 )
 

@@ -178,8 +178,10 @@ def run_time_to_accuracy(profile: Any) -> dict[str, Any]:
                                "unfreeze_all" if arm == "unfreeze_all" else RECOMMENDED,
                                profile.transfer.lr_grid[0]) for arm in ARMS}
         task_runs = []
+        examples = 0
         for seed in cp.tta_seeds:
             data = task.data(seed, cp.tta_size)
+            examples = len(data.train)
             order = ARMS if seed % 2 == 0 else tuple(reversed(ARMS))
             for arm in order:
                 r = _run(task, data, arm, lrs[arm], seed, cp.tta_epochs, cp.tta_batch_size)
@@ -187,7 +189,8 @@ def run_time_to_accuracy(profile: Any) -> dict[str, Any]:
                 log(f"  tta {task.key} seed {seed} {arm:<30} final {r['final_accuracy']:.3f}"
                     f" in {r['clock'][-1]:.1f}s")
         runs += task_runs
-        tasks_out.append({"key": task.key, "label": task.label, **_summarise(task_runs)})
+        tasks_out.append({"key": task.key, "label": task.label, "train_examples": examples,
+                          **_summarise(task_runs)})
     return {"settings": {"epochs": cp.tta_epochs, "batch_size": cp.tta_batch_size,
                          "seeds": list(cp.tta_seeds), "size": cp.tta_size,
                          "rates_from": str(transfer_file.relative_to(REPO))

@@ -30,8 +30,9 @@ if TYPE_CHECKING:  # keras is imported lazily: listing tasks must stay cheap
 
 __all__ = ["SIZES", "Split", "TaskData", "TransferTask", "all_tasks", "check_task_data"]
 
-#: The two sizes a task's data comes in: a smoke run (seconds) and the benchmark's numbers.
-SIZES = ("quick", "full")
+#: The sizes a task's data comes in: a smoke run (seconds), the benchmark's numbers, and
+#: the time to accuracy's (more labels).
+SIZES = ("quick", "full", "tta")
 
 
 @attrs.frozen(eq=False)

@@ -97,6 +97,8 @@ def test_the_tweet_task_fine_tunes_block_by_block() -> None:
     assert np.bincount(data.train.y).tolist() == [4, 4, 4]
     again = task.data(seed=0, size="quick")
     assert np.array_equal(again.test.x["token_ids"], data.test.x["token_ids"])
+    tta = task.data(seed=0, size="tta")  # the time to accuracy's: 64 per class
+    assert np.bincount(tta.train.y).tolist() == [64, 64, 64] and len(tta.test) == 300
 
     model = task.build(seed=0)
     schedule = Schedule(FixedEpoch(every=1), initial=2)  # head + transformer_layer_5

@@ -139,25 +139,28 @@ def test_report_renders_transfer(results: Path, tmp_path: Path) -> None:
     assert (tmp_path / "img" / "benchmarks-transfer.png").stat().st_size > 10_000
 
 
+@pytest.mark.parametrize("size", ["full", "tta"])
 @pytest.mark.parametrize("key", ["vgg16_fashion", "vgg16_mnist"])
-def test_vision_data_follows_the_interface(key: str) -> None:
+def test_vision_data_follows_the_interface(key: str, size: str) -> None:
     import numpy as np
 
+    from bench.transfer.tasks import SIZES as ALL_SIZES
     from bench.transfer.tasks import check_task_data
     from bench.transfer.vision_tasks import SIZES, VISION_TASKS
 
+    assert size in ALL_SIZES
     task = next(t for t in VISION_TASKS if t.key == key)
     if (why := task.available()) is not None:
         pytest.skip(why)
-    data = task.data(0, "full")
+    data = task.data(0, size)
     check_task_data(task, data)
-    per_class, n_val, n_test = SIZES["full"]
+    per_class, n_val, n_test = SIZES[size]
     assert np.bincount(data.train.y, minlength=10).tolist() == [per_class] * 10
     assert (len(data.val), len(data.test)) == (n_val, n_test)
     assert data.train.x.shape[1:] == (32, 32, 3) and data.train.x.dtype == np.float32
-    again = task.data(0, "full")  # a seed draws the same splits
+    again = task.data(0, size)  # a seed draws the same splits
     assert np.array_equal(again.train.y, data.train.y)
-    assert not np.array_equal(task.data(1, "full").train.y, data.train.y)
+    assert not np.array_equal(task.data(1, size).train.y, data.train.y)
 
 
 def test_edge_f1() -> None:
