@@ -79,6 +79,8 @@ class CachingPlan:
         tta_seeds: seeds of time to accuracy.
         tta_epochs: epoch budget of every time-to-accuracy arm.
         tta_batch_size: batch size of every time-to-accuracy arm.
+        tta_more: the same measurement on more data: ``(task, size, arms)`` each, after
+            the tasks of ``tta_tasks``.
     """
 
     floor_rounds: int
@@ -87,6 +89,7 @@ class CachingPlan:
     tta_seeds: tuple[int, ...]
     tta_epochs: int
     tta_batch_size: int
+    tta_more: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 @attrs.frozen
@@ -170,8 +173,10 @@ FULL = Profile(
     transfer=TransferPlan(size="full", seeds=(0, 1, 2), lr_grid=(1e-4, 1e-3), epochs=7,
                           batch_size=8),
     caching=CachingPlan(floor_rounds=2,
-                        tta_tasks=("vgg16_fashion", "vgg16_mnist", "minilm_tweets"), tta_size="tta",
-                        tta_seeds=(0, 1, 2), tta_epochs=7, tta_batch_size=16),
+                        tta_tasks=("vgg16_fashion", "vgg16_mnist", "minilm_tweets"),
+                        tta_size="tta", tta_seeds=(0, 1, 2), tta_epochs=7, tta_batch_size=16,
+                        tta_more=(("vgg16_fashion", "tta_large",
+                                   ("unfreeze_all", "recommended", "recommended_cached")),)),
 )
 
 PROFILES = {"quick": QUICK, "full": FULL}

