@@ -72,6 +72,8 @@ TTA_LABELS = {
     "recommended": "`recommended_schedule` (`model.fit`, no caching)",
     "recommended_cached": "`recommended_schedule`, `cache=True`",
     "recommended_cached_autofreeze": "`recommended_schedule` + `AutoFreeze`, `cache=True`",
+    "accuracy_first_cached": "`recommended_schedule(factor=1.0, warmup_epochs=0)`, "
+                             "`cache=True`",
 }
 
 

@@ -176,7 +176,8 @@ FULL = Profile(
                         tta_tasks=("vgg16_fashion", "vgg16_mnist", "minilm_tweets"),
                         tta_size="tta", tta_seeds=(0, 1, 2), tta_epochs=7, tta_batch_size=16,
                         tta_more=(("vgg16_fashion", "tta_large",
-                                   ("unfreeze_all", "recommended", "recommended_cached")),)),
+                                   ("unfreeze_all", "recommended", "recommended_cached",
+                                    "accuracy_first_cached")),)),
 )
 
 PROFILES = {"quick": QUICK, "full": FULL}
