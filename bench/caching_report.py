@@ -101,8 +101,10 @@ def tta_section(data: dict[str, Any]) -> list[str]:
                 f"{a['reached']}/{a['seeds']}", "-" if ratio is None else f"{ratio:.2f}",
                 "-" if both is None else f"{both:.2f} ({a['seeds_both_reached']})",
                 _pm(a["final_accuracy"]), _pm(a["run_seconds"], 1), _bytes(a["cache_bytes"])])
-        size = (f", {task['train_examples']} training examples"
+        size = (f", {task['train_examples']:,} training examples"
                 if task.get("train_examples") else "")
+        if task.get("size", st["size"]) != st["size"]:
+            size += f" (size `{task['size']}`)"
         lines += [f"**{task['label']}**{size}: target accuracy "
                   f"{task['target_accuracy']:.3f}.", "",
                   *table(["arm", "rate", "time to target (s)", "reached", "ratio",
