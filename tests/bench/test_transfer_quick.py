@@ -199,3 +199,16 @@ def test_time_to_accuracy_is_read_from_the_epoch_clock() -> None:
     assert rec["ratio_where_both_reached"] == pytest.approx(4 / 20)  # seed 0 only
     assert rec["seeds_both_reached"] == 1
     assert out["arms"]["recommended_cached_autofreeze"]["seeds"] == 0
+
+
+def test_time_to_accuracy_refuses_an_unknown_arm_before_training() -> None:
+    import attrs
+
+    from bench.profiles import PROFILES
+    from bench.time_to_accuracy import run_time_to_accuracy
+
+    quick = PROFILES["quick"]
+    profile = attrs.evolve(quick, caching=attrs.evolve(
+        quick.caching, tta_more=(("vgg16_fashion", "quick", ("unfreeze_all", "recomended")),)))
+    with pytest.raises(ValueError, match=r"unknown arms \['recomended'\]"):
+        run_time_to_accuracy(profile)
