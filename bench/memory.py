@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     from unfreeze_core.keras import ProgressiveUnfreezing
 
     from .models import resnet50_case, small_cnn_case
-    from .speed import set_stage
+    from .speed_sides import set_stage
 
     after_import = maxrss_mb()
     if model_name == "resnet50":

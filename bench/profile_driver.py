@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
     from unfreeze_core.keras import ProgressiveUnfreezing
 
     from .models import resnet50_case, small_cnn_case
-    from .speed import set_stage
+    from .speed_sides import set_stage
 
     name = argv[0] if argv else "small_cnn"
     reps = int(argv[1]) if len(argv) > 1 else 5
