@@ -131,11 +131,20 @@ def _version(module: str) -> str | None:
 COMMAND_ENV = "UNFREEZE_BENCH_COMMAND"
 
 
+def _command() -> str:
+    """The command that started this process: ``python -m`` with the module it ran
+    (``bench``, ``bench.profile_driver``, ...) and its arguments; ``bench`` when it was
+    not started with ``-m``."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    module = spec.name.removesuffix(".__main__") if spec is not None else "bench"
+    return " ".join([f"python -m {module}", *sys.argv[1:]])
+
+
 def machine_info() -> dict[str, Any]:
     """The machine, the versions and the time, for the header of every result file."""
     return {
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": os.environ.get(COMMAND_ENV) or " ".join(["python -m bench", *sys.argv[1:]]),
+        "command": os.environ.get(COMMAND_ENV) or _command(),
         "cpu": _cpu_model(),
         "cpus": os.cpu_count(),
         "memory_gib": _memory_gib(),

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import cProfile
 import json
-import os
 import pstats
 import sys
 import time
 from typing import Any
 
-from .common import COMMAND_ENV, REPO, machine_info, median, rotated, setup_env
+from .common import REPO, machine_info, median, rotated, setup_env
 
 
 def _epoch_clock() -> Any:
@@ -127,7 +126,6 @@ def _floor(case: Any, cut: str | None, epochs: int) -> dict[str, Any]:
 
 def main(argv: list[str]) -> dict[str, Any]:
     setup_env()
-    os.environ.setdefault(COMMAND_ENV, " ".join(["python -m bench.profile_cache_floor", *argv]))
     from unfreeze_core import FixedEpoch, Schedule
     from unfreeze_core.keras import plan
 

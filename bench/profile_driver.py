@@ -26,13 +26,12 @@ the driver is changed outside this process.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 import types
 from typing import Any
 
-from .common import COMMAND_ENV, machine_info, median, rotated, setup_env
+from .common import machine_info, median, rotated, setup_env
 
 
 def per_variable_accumulate_norm(self: Any, gradient: Any, variable: Any) -> None:
@@ -60,7 +59,6 @@ def per_variable_accumulate_norm(self: Any, gradient: Any, variable: Any) -> Non
 def main(argv: list[str]) -> int:
     """Run the profile and print its JSON line."""
     setup_env()
-    os.environ.setdefault(COMMAND_ENV, " ".join(["python -m bench.profile_driver", *argv]))
     import keras
     import numpy as np
     import tensorflow as tf
