@@ -181,12 +181,13 @@ def run_time_to_accuracy(profile: Any) -> dict[str, Any]:
     by_key = {t.key: t for t in all_tasks()}
     plan: list[tuple[str, str, tuple[str, ...]]] = [(key, cp.tta_size, ARMS)
                                                      for key in cp.tta_tasks]
+    known = (*ARMS, *MORE_ARMS)
     for key, size, arms in cp.tta_more:
-        unknown = sorted(set(arms) - {*ARMS, *MORE_ARMS})
+        unknown = sorted(set(arms) - set(known))
         if unknown:
             raise ValueError(f"caching.tta_more ({key}, {size}): unknown arms {unknown}; "
-                             f"known: {[*ARMS, *MORE_ARMS]}")
-        plan.append((key, size, tuple(a for a in (*ARMS, *MORE_ARMS) if a in arms)))
+                             f"known: {list(known)}")
+        plan.append((key, size, tuple(a for a in known if a in arms)))
     tasks_out = []
     runs: list[dict[str, Any]] = []
     for key, size, arms in plan:
